@@ -1,0 +1,1 @@
+"""Code generators, one module per backend; each sees only a Graph."""

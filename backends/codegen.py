@@ -1,0 +1,92 @@
+"""What the source-generating backends share: value naming, IR comments, constants, and the
+lowering of ops a backend lacks through their decompositions."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from bpir.builder import Builder
+from bpir.ir import Graph, Node, Value
+from bpir.passes.inline_calls import inline_calls
+from bpir.printer import _Names
+from bpir.registry import get_op
+
+
+class Emitter:
+    """Builds a Python function for a graph, one statement per node, each commented with its IR."""
+
+    def __init__(self, graph: Graph, header: str = "", indent: str = "    "):
+        self.graph = graph
+        self.ir_names = _Names(graph)
+        self.names: dict[Value, str] = {}
+        self.lines: list[str] = []
+        self.globals: dict[str, object] = {}
+        self.header = header
+        self.indent = indent
+        for v in graph.inputs:
+            self.names[v] = _py_ident(self.ir_names[v][1:])
+
+    @staticmethod
+    def function_name(graph: Graph) -> str:
+        return _py_ident(graph.name)
+
+    def name(self, v: Value) -> str:
+        return self.names[v]
+
+    def bind(self, v: Value) -> str:
+        name = "v" + self.ir_names[v][1:]
+        self.names[v] = name
+        return name
+
+    def line(self, code: str, node: Node | None = None) -> None:
+        if node is not None:
+            out = ", ".join(f"{self.ir_names[v]}: {v.type}" for v in node.outputs)
+            comment = f"# {out} = {node.op}" + (f"  {node.loc}" if node.loc else "")
+            code = f"{code:<60} {comment}"
+        self.lines.append(self.indent + code)
+
+    def constant(self, value: np.ndarray) -> str:
+        name = f"c{len(self.globals)}"
+        self.globals[name] = value
+        return name
+
+    def finish(self, body_prefix: str = "") -> str:
+        params = ", ".join(self.names[v] for v in self.graph.inputs)
+        outs = ", ".join(self.names[v] for v in self.graph.outputs)
+        head = [f"# bpir generated code for func @{self.graph.name}"]
+        if self.header:
+            head.append(self.header)
+        head += ["", "", f"{body_prefix}def {self.function_name(self.graph)}({params}):"]
+        tail = [f"{self.indent}return ({outs}{',' if len(self.graph.outputs) == 1 else ''})"]
+        return "\n".join(head + self.lines + tail) + "\n"
+
+
+def _py_ident(name: str) -> str:
+    ident = re.sub(r"\W", "_", name)
+    return ident if ident and not ident[0].isdigit() else "_" + ident
+
+
+def decompose_missing(graph: Graph, supported: set[str], backend: str) -> Graph:
+    """Inline custom VJP calls and lower every op the backend lacks through its decomposition."""
+    graph = inline_calls(graph)
+    if all(n.op in supported for n in graph.nodes):
+        return graph
+    b = Builder(graph.name)
+    b.inputs, b.input_info = list(graph.inputs), dict(graph.input_info)
+    env = {v: v for v in graph.inputs}
+    for node in graph.nodes:
+        view = Node(node.op, [env[v] for v in node.inputs], node.attrs, node.outputs, node.loc)
+        if node.op in supported:
+            b.nodes.append(view)
+            outs = node.outputs
+        else:
+            opdef = get_op(node.op)
+            if opdef.decompose is None:
+                raise NotImplementedError(f"op {node.op!r} is not supported by the {backend} backend "
+                                          "and has no decomposition")  # fmt: skip
+            outs = opdef.decompose(b, view)
+        env.update(zip(node.outputs, outs))
+    lowered = Graph(graph.name, graph.inputs, b.nodes, [env[v] for v in graph.outputs], graph.input_info)
+    return decompose_missing(lowered, supported, backend)

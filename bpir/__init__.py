@@ -1,0 +1,64 @@
+"""bpir: compile numerical Python models ahead of time and see exactly what the compiler did."""
+
+from __future__ import annotations
+
+from .errors import GradCheckError, ParseError, ShapeError, TraceError, VerifyError
+from .ir import Graph, Node, Value
+from .parser import parse
+from .transforms import custom_vjp, grad, value_and_grad, vjp_graphs
+from .types import Spec, TensorType
+
+__version__ = "0.1.0"
+
+
+def trace(fn, *example_args) -> Graph:
+    """Trace ``fn`` on example arguments (arrays, scalars or Spec leaves of pytrees)."""
+    from frontends.trace import trace as _trace
+
+    return _trace(fn, *example_args)
+
+
+def optimize(graph: Graph, passes=None) -> Graph:
+    """Run the default pass pipeline (or the named passes) over ``graph``."""
+    from .passes.manager import optimize as _optimize
+
+    return _optimize(graph, passes)
+
+
+def compile(fn, backend: str = "numpy", example_args=None, **options):  # noqa: A001
+    """Compile ``fn`` for ``backend``; with ``example_args`` it is traced and built now (AOT)."""
+    from .compiled import Compiled
+
+    f = Compiled(fn, backend, options)
+    if example_args is not None:
+        f.specialize(tuple(example_args))
+        f.aot = True
+    return f
+
+
+def load(path: str):
+    """Load an artifact written by ``f.save(path)``; never runs pickle."""
+    from .artifact import load as _load
+
+    return _load(path)
+
+
+def backends() -> list[str]:
+    """Backend names usable on this machine."""
+    from .backend_registry import available
+
+    return available()
+
+
+def check_grad(fn, *args, backend: str = "numpy", argnums=0, **options):
+    """Compare compiled gradients with central finite differences in float64."""
+    from .gradcheck import check_grad as _check
+
+    return _check(fn, *args, backend=backend, argnums=argnums, **options)
+
+
+__all__ = [
+    "Graph", "Node", "Value", "Spec", "TensorType", "GradCheckError", "ParseError", "ShapeError",
+    "TraceError", "VerifyError", "backends", "check_grad", "compile", "custom_vjp", "grad", "load",
+    "optimize", "parse", "trace", "value_and_grad", "vjp_graphs",
+]  # fmt: skip

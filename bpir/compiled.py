@@ -1,0 +1,114 @@
+"""Compiled functions: argument checking by path, per-signature specialisation, AOT artifacts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from .backend_registry import backend_module
+from .ir import Graph
+from .pytree import TreeDef, describe, flatten, unflatten
+from .types import TensorType
+
+
+@dataclass
+class Executable:
+    """One specialisation: a graph, its generated code and the pytree structure around it."""
+
+    graph: Graph
+    run: Callable
+    source: str
+    in_tree: TreeDef
+    out_tree: TreeDef
+    in_paths: list[str]
+    in_types: list[TensorType]
+
+    def __call__(self, args: tuple) -> Any:
+        leaves = check_args(self, args)
+        outs = self.run(*leaves)
+        return unflatten(self.out_tree, list(outs))
+
+
+def check_args(ex: Executable, args: tuple) -> list:
+    from frontends.trace import leaf_type
+
+    leaves, tree = flatten(tuple(args))
+    if tree != ex.in_tree:
+        raise TypeError(f"{ex.graph.name} expects arguments structured as {describe(ex.in_tree)}, "
+                        f"got {describe(tree)}")  # fmt: skip
+    for leaf, path, want in zip(leaves, ex.in_paths, ex.in_types):
+        got = leaf_type(leaf, path)
+        if got.shape != want.shape:
+            raise ValueError(f"{path}: expected shape {want.shape} ({want}), got {got.shape}")
+        if got.dtype != want.dtype and not (
+            isinstance(leaf, (int, float, bool)) and got.shape == () and _same_kind(got.dtype, want.dtype)
+        ):
+            raise TypeError(f"{path}: expected dtype {want.dtype} ({want}), got {got.dtype}")
+    return leaves
+
+
+def _same_kind(a: str, b: str) -> bool:
+    return a[0] == b[0]
+
+
+def build(graph: Graph, backend: str, in_tree, out_tree, in_paths, optimize=True, **options) -> Executable:
+    from .passes.manager import optimize as run_passes
+
+    if optimize:
+        graph = run_passes(graph)
+    module = backend_module(backend)
+    run, source = module.compile_graph(graph, **options)
+    types = [v.type for v in graph.inputs]
+    return Executable(graph, run, source, in_tree, out_tree, in_paths, types)
+
+
+class Compiled:
+    """A function compiled by bpir: call it like the original, inspect ``.graph``/``.source``."""
+
+    def __init__(self, fn: Callable | None, backend: str, options: dict | None = None):
+        self.fn = fn
+        self.backend = backend
+        self.options = options or {}
+        self._cache: dict[Any, Executable] = {}
+        self._last: Executable | None = None
+        self.aot = False
+
+    def specialize(self, args: tuple) -> Executable:
+        from frontends.trace import leaf_type, trace_function
+
+        leaves, tree = flatten(tuple(args))
+        key = (json.dumps(tree), tuple(leaf_type(x) for x in leaves))
+        ex = self._cache.get(key)
+        if ex is None:
+            if self.aot and self._cache:
+                # ahead-of-time: a signature the artifact was not built for is an error
+                return next(iter(self._cache.values()))
+            t = trace_function(self.fn, tuple(args))
+            ex = build(t.graph, self.backend, t.in_tree, t.out_tree, t.in_paths, **self.options)
+            self._cache[key] = ex
+        self._last = ex
+        return ex
+
+    def __call__(self, *args):
+        return self.specialize(args)(args)
+
+    def _current(self) -> Executable:
+        if self._last is None:
+            raise RuntimeError("not compiled yet: call it once or pass example_args to bpir.compile")
+        return self._last
+
+    @property
+    def graph(self) -> Graph:
+        return self._current().graph
+
+    @property
+    def source(self) -> str:
+        return self._current().source
+
+    def save(self, path: str) -> None:
+        from .artifact import save
+
+        save(self, path)

@@ -1,0 +1,61 @@
+"""Reductions over static axes: reduce_sum, reduce_max and argmax."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..registry import REQUIRED, Kind, OpDef, register
+from ..types import TensorType, is_float
+
+
+def _check_axes(t: TensorType, axes) -> tuple[int, ...]:
+    if list(axes) != sorted(set(axes)) or any(not 0 <= a < t.ndim for a in axes):
+        raise ShapeError(f"axes {axes} must be sorted, unique and within the rank of {t.shape}")
+    return tuple(axes)
+
+
+def reduced_shape(shape, axes, keepdims) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_rule(types, attrs):
+    (t,) = types
+    axes = _check_axes(t, attrs["axes"])
+    return [TensorType(reduced_shape(t.shape, axes, attrs["keepdims"]), t.dtype)]
+
+
+def _argmax_rule(types, attrs):
+    (t,) = types
+    axes = _check_axes(t, (attrs["axis"],))
+    return [TensorType(reduced_shape(t.shape, axes, attrs["keepdims"]), "i64")]
+
+
+def _spread(b, g, node):
+    """Broadcast a reduced cotangent back over the reduced axes of the node's input."""
+    x = node.inputs[0]
+    kept = reduced_shape(x.shape, node.attrs["axes"], True)
+    return b.broadcast_to(b.reshape(g, kept), x.shape)
+
+
+def _sum_vjp(b, node, cts):
+    return [_spread(b, cts[0], node)]
+
+
+def _max_vjp(b, node, cts):
+    # The gradient flows to every maximal element; ties share it equally (JAX's convention).
+    (x,), (y,), (g,) = node.inputs, node.outputs, cts
+    if not is_float(x.dtype):
+        return [None]
+    hit = b.cast(b.eq(x, _spread(b, y, node)), x.dtype)
+    count = b.reduce_sum(hit, axes=node.attrs["axes"], keepdims=True)
+    share = b.div(b.reshape(g, count.shape), count)
+    return [b.mul(hit, b.broadcast_to(share, x.shape))]
+
+
+register(OpDef("reduce_sum", Kind.REDUCTION, 1, _reduce_rule,
+               attrs={"axes": REQUIRED, "keepdims": False}, vjp=_sum_vjp))  # fmt: skip
+register(OpDef("reduce_max", Kind.REDUCTION, 1, _reduce_rule,
+               attrs={"axes": REQUIRED, "keepdims": False}, vjp=_max_vjp))  # fmt: skip
+register(OpDef("argmax", Kind.REDUCTION, 1, _argmax_rule,
+               attrs={"axis": REQUIRED, "keepdims": False}, differentiable=False))  # fmt: skip

@@ -1,0 +1,85 @@
+"""The pass manager: runs Graph -> Graph passes, verifies after each (tests, BPIR_VERIFY=1),
+prints after each (BPIR_DUMP=after-all, or after the named passes) and records timings."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..ir import Graph
+from ..verifier import verify, verify_enabled
+from .dce import dce
+from .inline_calls import inline_calls
+
+Pass = Callable[[Graph], Graph]
+
+
+def default_pipeline() -> list[tuple[str, Pass]]:
+    return [("inline_calls", inline_calls), ("dce", dce)]
+
+
+@dataclass
+class PassRecord:
+    name: str
+    seconds: float
+    nodes_before: int
+    nodes_after: int
+
+
+@dataclass
+class PassReport:
+    records: list[PassRecord] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        rows = [f"{'pass':<16} {'ms':>8} {'nodes':>12}"]
+        for r in self.records:
+            rows.append(f"{r.name:<16} {r.seconds * 1e3:8.2f} {r.nodes_before:>5} -> {r.nodes_after:<5}")
+        return "\n".join(rows)
+
+
+last_report = PassReport()
+
+
+def optimize(graph: Graph, passes=None, print_after: set[str] | None = None, verify_each: bool | None = None) -> Graph:
+    """Run ``passes`` (names or (name, fn) pairs; the default pipeline when None)."""
+    global last_report
+    pipeline = _resolve(passes)
+    dump = os.environ.get("BPIR_DUMP", "")
+    print_after = set(print_after or ()) | set(dump.split(",")) - {""}
+    check = verify_enabled() if verify_each is None else verify_each
+    report = PassReport()
+    for name, fn in pipeline:
+        before = len(graph.nodes)
+        t0 = time.perf_counter()
+        graph = fn(graph)
+        report.records.append(PassRecord(name, time.perf_counter() - t0, before, len(graph.nodes)))
+        if check:
+            verify(graph)
+        if name in print_after or "after-all" in print_after:
+            print(f"// ----- IR after {name} -----\n{graph}", file=sys.stderr)
+    last_report = report
+    return graph
+
+
+def _resolve(passes) -> list[tuple[str, Pass]]:
+    if passes is None:
+        return default_pipeline()
+    table = dict(default_pipeline()) | dict(all_passes())
+    out = []
+    for p in passes:
+        if isinstance(p, str):
+            if p not in table:
+                raise ValueError(f"unknown pass {p!r}; known: {sorted(table)}")
+            out.append((p, table[p]))
+        elif isinstance(p, tuple):
+            out.append(p)
+        else:
+            out.append((getattr(p, "__name__", "pass"), p))
+    return out
+
+
+def all_passes() -> list[tuple[str, Pass]]:
+    return [("inline_calls", inline_calls), ("dce", dce)]

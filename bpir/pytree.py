@@ -1,0 +1,79 @@
+"""Pytrees: nested dict/list/tuple containers of leaves, with readable leaf paths.
+
+A tree definition is plain JSON-able data, so compiled artifacts store it without pickle."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+TreeDef = Any  # "*" for a leaf, ["tuple"|"list", [children]], ["dict", [keys], [children]], None
+
+
+def flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list, TreeDef]:
+    leaves: list = []
+
+    def go(t):
+        if is_leaf is not None and is_leaf(t):
+            leaves.append(t)
+            return "*"
+        if t is None:
+            return None
+        if isinstance(t, (tuple, list)) and not hasattr(t, "_fields"):
+            return ["tuple" if isinstance(t, tuple) else "list", [go(c) for c in t]]
+        if isinstance(t, dict):
+            keys = list(t)
+            if not all(isinstance(k, (str, int)) for k in keys):
+                raise TypeError(f"pytree dict keys must be str or int, got {keys!r}")
+            return ["dict", keys, [go(t[k]) for k in keys]]
+        leaves.append(t)
+        return "*"
+
+    return leaves, go(tree)
+
+
+def unflatten(treedef: TreeDef, leaves: list) -> Any:
+    it = iter(leaves)
+
+    def go(d):
+        if d == "*":
+            return next(it)
+        if d is None:
+            return None
+        if d[0] == "dict":
+            return {k: go(c) for k, c in zip(d[1], d[2])}
+        children = [go(c) for c in d[1]]
+        return tuple(children) if d[0] == "tuple" else children
+
+    return go(treedef)
+
+
+def leaf_paths(treedef: TreeDef, root: str) -> list[str]:
+    """Python-style paths of the leaves, e.g. ``params['W1']`` or ``args[0][1]``."""
+    out: list[str] = []
+
+    def go(d, path):
+        if d == "*":
+            out.append(path)
+        elif d is None:
+            return
+        elif d[0] == "dict":
+            for k, c in zip(d[1], d[2]):
+                go(c, f"{path}[{k!r}]")
+        else:
+            for i, c in enumerate(d[1]):
+                go(c, f"{path}[{i}]")
+
+    go(treedef, root)
+    return out
+
+
+def describe(treedef: TreeDef) -> str:
+    """A short structural description for error messages."""
+    if treedef == "*":
+        return "array"
+    if treedef is None:
+        return "None"
+    if treedef[0] == "dict":
+        return "{" + ", ".join(f"{k!r}: {describe(c)}" for k, c in zip(treedef[1], treedef[2])) + "}"
+    inner = ", ".join(describe(c) for c in treedef[1])
+    return f"({inner})" if treedef[0] == "tuple" else f"[{inner}]"

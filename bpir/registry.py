@@ -1,0 +1,92 @@
+"""The op registry: each op is defined once (attributes, type rule, kind, VJP, decomposition)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+
+from .types import TensorType
+
+if TYPE_CHECKING:
+    from .builder import Builder
+    from .ir import Node, Value
+
+
+class Kind(enum.Enum):
+    ELEMENTWISE = "elementwise"
+    BROADCAST = "broadcast"
+    REDUCTION = "reduction"
+    CONTRACTION = "contraction"
+    LAYOUT = "layout"
+    SOURCE = "source"
+    FUSED = "fused"
+    OTHER = "other"
+
+
+TypeRule = Callable[[list[TensorType], dict[str, Any]], list[TensorType]]
+# vjp(builder, node, cotangents) -> one gradient per input (None = zero / not differentiable)
+VjpRule = Callable[["Builder", "Node", list["Value"]], list["Value | None"]]
+# decompose(builder, node) -> replacement outputs built from simpler ops
+Decomposition = Callable[["Builder", "Node"], list["Value"]]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """Everything bpir knows about an op. ``attrs`` maps attribute name to its default
+    (``REQUIRED`` when the caller must give it); the op's identity is (name, attrs)."""
+
+    name: str
+    kind: Kind
+    arity: int | None  # None: variadic
+    infer: TypeRule
+    attrs: dict[str, Any] = field(default_factory=dict)
+    vjp: VjpRule | None = None
+    decompose: Decomposition | None = None
+    differentiable: bool = True
+
+
+REQUIRED = object()
+OPS: dict[str, OpDef] = {}
+
+
+def register(op: OpDef) -> OpDef:
+    if op.name in OPS:
+        raise ValueError(f"op {op.name!r} registered twice")
+    OPS[op.name] = op
+    return op
+
+
+def get_op(name: str) -> OpDef:
+    from . import ops  # noqa: F401  (registers the op set on first use)
+
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"unknown op {name!r}") from None
+
+
+def freeze(value: Any) -> Any:
+    """Attribute values are plain, hashable data: lists become tuples, numpy scalars Python ones."""
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def normalize_attrs(op: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(attrs) - set(op.attrs)
+    if unknown:
+        raise TypeError(f"op {op.name!r} has no attribute(s) {sorted(unknown)}")
+    out = {}
+    for name, default in op.attrs.items():
+        if name in attrs:
+            out[name] = freeze(attrs[name])
+        elif default is REQUIRED:
+            raise TypeError(f"op {op.name!r} needs attribute {name!r}")
+        else:
+            out[name] = default
+    return out

@@ -1,0 +1,185 @@
+"""grad, value_and_grad, vjp_graphs and custom_vjp: composable with tracing and compiling."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from . import autodiff
+from .builder import inline
+from .pytree import flatten, unflatten
+
+
+def _argnums(argnums, n: int) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for a in nums:
+        if not -n <= a < n:
+            raise ValueError(f"argnums {argnums} out of range for {n} positional arguments")
+    return tuple(a % n for a in nums)
+
+
+def _wrt_leaves(args, nums) -> tuple[list[int], list]:
+    """Indices into the flat argument leaves of every leaf of the differentiated arguments."""
+    leaves, tree = flatten(tuple(args))
+    counts = [len(flatten(a)[0]) for a in args]
+    starts = [sum(counts[:i]) for i in range(len(args))]
+    return [starts[a] + k for a in nums for k in range(counts[a])], leaves
+
+
+def _grad_tree(args, nums, grads, wrt_types):
+    """Put flat gradients back into the shapes of the differentiated arguments (None for
+    integer leaves, which have no gradient)."""
+    it = iter(zip(grads, wrt_types))
+    out = []
+    for a in nums:
+        leaves, tree = flatten(args[a])
+        vals = [g if t.dtype.startswith("f") else None for g, t in (next(it) for _ in leaves)]
+        out.append(unflatten(tree, vals))
+    return out
+
+
+def value_and_grad(fn: Callable, argnums=0) -> Callable:
+    """``fn``'s value and gradient; inside a trace the joint graph is inlined into it."""
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        from frontends.trace import trace_function
+
+        nums = _argnums(argnums, len(args))
+        t = trace_function(fn, args)
+        wrt, leaves = _wrt_leaves(args, nums)
+        joint = autodiff.joint(t.graph, wrt, seed=True)
+        n_out = len(t.graph.outputs)
+        outs = _run(joint, leaves, t.captured)
+        value = unflatten(t.out_tree, outs[:n_out])
+        wrt_types = [t.graph.inputs[i].type for i in wrt]
+        grads = _grad_tree(args, nums, outs[n_out:], wrt_types)
+        return value, grads[0] if isinstance(argnums, int) else tuple(grads)
+
+    return wrapped
+
+
+def grad(fn: Callable, argnums=0) -> Callable:
+    vg = value_and_grad(fn, argnums)
+
+    @functools.wraps(fn)
+    def wrapped(*args):
+        return vg(*args)[1]
+
+    return wrapped
+
+
+def _run(graph, leaves, captured) -> list:
+    """Inline into the enclosing trace, or (outside any trace) run on the NumPy backend."""
+    from frontends import context
+    from frontends.tracer import Tracer, lift, wrap
+
+    if context.current() is not None:
+        args = [lift(x) for x in leaves]
+        args += [context.value_in(context.current(), context.current().parent, v) for v in captured]
+        return [wrap(v) for v in inline(context.current().builder, graph, args)]
+    if captured:
+        raise RuntimeError("captured values outside a trace")
+    if any(isinstance(x, Tracer) for x in leaves):
+        raise RuntimeError("tracer outside its trace")
+    return list(_numpy_executable(graph)(*leaves))
+
+
+@functools.lru_cache(maxsize=64)
+def _numpy_executable_cached(text: str):
+    from backends.numpy_backend import compile_graph
+
+    from .parser import parse
+
+    return compile_graph(parse(text))[0]
+
+
+def _numpy_executable(graph):
+    return _numpy_executable_cached(str(graph))
+
+
+def vjp_graphs(fn: Callable, *example_args, argnums=0):
+    """(forward, backward): forward returns outputs + residuals; backward takes residuals +
+    output cotangents and returns the cotangents of the ``argnums`` arguments' leaves."""
+    from frontends.trace import trace_function
+
+    nums = _argnums(argnums, len(example_args))
+    t = trace_function(fn, example_args)
+    wrt, _ = _wrt_leaves(example_args, nums)
+    s = autodiff.split(t.graph, wrt)
+    return s.forward, s.backward
+
+
+class custom_vjp:  # noqa: N801 (JAX's name)
+    """A function with a user-given VJP: ``f.defvjp(fwd, bwd)`` where ``fwd(*args)`` returns
+    ``(out, residuals)`` and ``bwd(residuals, cotangent)`` returns a tuple, one per argument."""
+
+    def __init__(self, fn: Callable):
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.fwd = self.bwd = None
+
+    def defvjp(self, fwd: Callable, bwd: Callable) -> custom_vjp:
+        self.fwd, self.bwd = fwd, bwd
+        return self
+
+    def __call__(self, *args) -> Any:
+        from frontends import context
+
+        if context.current() is None or self.fwd is None:
+            return self.fn(*args)
+        return self._traced_call(args)
+
+    def _traced_call(self, args):
+        from frontends import context
+        from frontends.trace import trace_function
+        from frontends.tracer import lift, wrap
+
+        fwd = trace_function(lambda *a: self.fwd(*a), args, name=self.__name__ + "_fwd")
+        if fwd.captured:
+            raise NotImplementedError("custom_vjp functions must not close over traced values")
+        out_def = fwd.out_tree
+        if not (out_def and out_def[0] in ("tuple", "list") and len(out_def[1]) == 2):
+            raise TypeError("custom_vjp fwd must return (output, residuals)")
+        n_out = _leaves(out_def[1][0])
+        res_def = out_def[1][1]
+        # bwd: residual leaves + output cotangents -> argument cotangents
+        res_types = [v.type for v in fwd.graph.outputs[n_out:]]
+        out_types = [v.type for v in fwd.graph.outputs[:n_out]]
+        in_types = [v.type for v in fwd.graph.inputs]
+
+        def bwd_fn(*flat):
+            res = unflatten(res_def, list(flat[: len(res_types)]))
+            ct = unflatten(out_def[1][0], list(flat[len(res_types) :]))
+            grads = self.bwd(res, ct)
+            if not isinstance(grads, tuple) or len(grads) != len(args):
+                raise TypeError(f"custom_vjp bwd must return a tuple of {len(args)} cotangents")
+            return grads
+
+        specs = res_types + out_types
+        bwd = trace_function(bwd_fn, tuple(specs), name=self.__name__ + "_bwd")
+        bwd_graph = _check_cotangents(bwd.graph, in_types)
+        leaves, _ = flatten(tuple(args))
+        vals = [lift(x) for x in leaves]
+        outs = context.current().builder.custom_vjp_call(
+            *vals, fwd=fwd.graph, bwd=bwd_graph, num_outputs=n_out
+        )
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        return unflatten(out_def[1][0], [wrap(v) for v in outs[:n_out]])
+
+
+def _leaves(d) -> int:
+    if d == "*":
+        return 1
+    if d is None:
+        return 0
+    return sum(_leaves(c) for c in d[-1])
+
+
+def _check_cotangents(graph, types):
+    """Check bwd's cotangents have the arguments' types."""
+    got = [v.type for v in graph.outputs]
+    if got != types:
+        raise TypeError(f"custom_vjp bwd returned {[str(t) for t in got]}, arguments are "
+                        f"{[str(t) for t in types]}")  # fmt: skip
+    return graph

@@ -1,0 +1,1 @@
+"""Tracing frontends: Python/NumPy code in, bpir Graph out."""
