@@ -3,6 +3,7 @@ lowering of ops a backend lacks through their decompositions."""
 
 from __future__ import annotations
 
+import keyword
 import re
 
 import numpy as np
@@ -26,7 +27,8 @@ class Emitter:
         self.header = header
         self.indent = indent
         for v in graph.inputs:
-            self.names[v] = _py_ident(self.ir_names[v][1:])
+            name = _py_ident(self.ir_names[v][1:])
+            self.names[v] = name + "_" if re.fullmatch(r"[vc]\d+", name) else name
 
     @staticmethod
     def function_name(graph: Graph) -> str:
@@ -65,7 +67,9 @@ class Emitter:
 
 def _py_ident(name: str) -> str:
     ident = re.sub(r"\W", "_", name)
-    return ident if ident and not ident[0].isdigit() else "_" + ident
+    if not ident or ident[0].isdigit():
+        ident = "_" + ident
+    return ident + "_" if keyword.iskeyword(ident) or ident in ("np", "k") else ident
 
 
 def decompose_missing(graph: Graph, supported: set[str], backend: str) -> Graph:

@@ -1,0 +1,64 @@
+"""The fused op: a region of scalar elementwise ops run over one iteration space, optionally
+followed by a reduction of its output (a fused reduction prologue).
+
+attrs: region (Graph of rank-0 values, one input per node input), shape (the iteration
+space; every input broadcasts to it NumPy-style), reduce ("" | "sum" | "max"), axes, keepdims.
+Its decomposition (broadcast, inline, reduce) lets a backend without loops run it as plain ops."""
+
+from __future__ import annotations
+
+from ..errors import ShapeError
+from ..ir import Graph
+from ..registry import REQUIRED, Kind, OpDef, register
+from ..types import TensorType
+from .layout import broadcast_shapes
+from .reduction import reduced_shape
+
+
+def _fused_rule(types, a):
+    region, shape = a["region"], a["shape"]
+    if not isinstance(region, Graph):
+        raise ShapeError("fused needs a region graph")
+    if len(region.inputs) != len(types):
+        raise ShapeError(f"region takes {len(region.inputs)} inputs, node has {len(types)}")
+    for t, v in zip(types, region.inputs):
+        if broadcast_shapes(t.shape, shape) != shape:
+            raise ShapeError(f"input {t} does not broadcast to the iteration space {shape}")
+        if v.type != TensorType((), t.dtype):
+            raise ShapeError(f"region input {v.type} does not match node input {t}")
+    if any(v.shape != () for v in region.outputs):
+        raise ShapeError("region outputs must be scalars")
+    if a["reduce"] not in ("", "sum", "max"):
+        raise ShapeError(f"unknown reduction {a['reduce']!r}")
+    out_shape = reduced_shape(shape, a["axes"], a["keepdims"]) if a["reduce"] else shape
+    return [TensorType(out_shape, v.dtype) for v in region.outputs]
+
+
+def decompose_fused(b, node):
+    a = node.attrs
+    args = [b.broadcast_to(v, a["shape"]) if v.shape != () else v for v in node.inputs]
+    region = a["region"]
+    # the region's scalar types widen to the iteration space: re-emit op by op with type rules
+    env = dict(zip(region.inputs, args))
+    for n in region.nodes:
+        if n.op == "constant":
+            outs = [b.emit("constant", value=n.attrs["value"], loc=n.loc)]
+        else:
+            res = b.emit(n.op, *[env[v] for v in n.inputs], loc=n.loc, **n.attrs)
+            outs = list(res) if isinstance(res, tuple) else [res]
+        env.update(zip(n.outputs, outs))
+    outs = []
+    for v in region.outputs:
+        r = env[v]
+        if r.shape != a["shape"]:
+            r = b.broadcast_to(r, a["shape"])
+        if a["reduce"]:
+            r = b.emit("reduce_" + a["reduce"], r, axes=a["axes"], keepdims=a["keepdims"])
+        outs.append(r)
+    return outs
+
+
+register(OpDef("fused", Kind.FUSED, None, _fused_rule,
+               attrs={"region": REQUIRED, "shape": REQUIRED, "reduce": "", "axes": (), "keepdims": False},
+               decompose=decompose_fused))  # fmt: skip
+
