@@ -108,7 +108,23 @@ class Compiled:
     def source(self) -> str:
         return self._current().source
 
-    def save(self, path: str) -> None:
+    def save(self, path: str, **options) -> None:
+        """Write an AOT artifact folder (see bpir.artifact); backends take extra options,
+        e.g. ``platforms=("cpu", "tpu")`` for jax."""
         from .artifact import save
 
-        save(self, path)
+        save(self, path, **options)
+
+    def stablehlo(self) -> str:
+        """The StableHLO text of the compiled module (jax backend)."""
+        return self._backend_extra("stablehlo")
+
+    def cost(self) -> dict:
+        """XLA's cost analysis of the compiled module (jax backend)."""
+        return self._backend_extra("cost")
+
+    def _backend_extra(self, name: str):
+        module = backend_module(self.backend)
+        if not hasattr(module, name):
+            raise NotImplementedError(f"{name}() is not provided by the {self.backend!r} backend")
+        return getattr(module, name)(self._current())
