@@ -10,7 +10,9 @@ import numpy as np
 
 from bpir.builder import Builder
 from bpir.ir import Graph, Node, Value
+from bpir.location import at
 from bpir.passes.inline_calls import inline_calls
+from bpir.passes.rewrite import rewrite
 from bpir.printer import _Names
 from bpir.registry import get_op
 
@@ -77,20 +79,15 @@ def decompose_missing(graph: Graph, supported: set[str], backend: str) -> Graph:
     graph = inline_calls(graph)
     if all(n.op in supported for n in graph.nodes):
         return graph
-    b = Builder(graph.name)
-    b.inputs, b.input_info = list(graph.inputs), dict(graph.input_info)
-    env = {v: v for v in graph.inputs}
-    for node in graph.nodes:
-        view = Node(node.op, [env[v] for v in node.inputs], node.attrs, node.outputs, node.loc)
+
+    def lower(b: Builder, node: Node):
         if node.op in supported:
-            b.nodes.append(view)
-            outs = node.outputs
-        else:
-            opdef = get_op(node.op)
-            if opdef.decompose is None:
-                raise NotImplementedError(f"op {node.op!r} is not supported by the {backend} backend "
-                                          "and has no decomposition")  # fmt: skip
-            outs = opdef.decompose(b, view)
-        env.update(zip(node.outputs, outs))
-    lowered = Graph(graph.name, graph.inputs, b.nodes, [env[v] for v in graph.outputs], graph.input_info)
-    return decompose_missing(lowered, supported, backend)
+            return None
+        opdef = get_op(node.op)
+        if opdef.decompose is None:
+            raise NotImplementedError(f"op {node.op!r} is not supported by the {backend} backend "
+                                      "and has no decomposition")  # fmt: skip
+        with at(node.loc):
+            return opdef.decompose(b, node)
+
+    return decompose_missing(rewrite(graph, lower), supported, backend)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpir.ir import Graph, Node
-from bpir.passes.memory import plan
+from bpir.passes.memory import MemoryPlan, plan
 from bpir.printer import format_scalar
 from bpir.types import to_numpy_dtype
 
@@ -73,10 +73,10 @@ EXPRESSIONS = {
 SUPPORTED = set(UFUNCS) | set(EXPRESSIONS) | {"constant"}
 
 
-def generate(graph: Graph) -> tuple[str, dict]:
+def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
     """Python source defining ``graph.name`` and the globals (constants) it needs."""
     graph = decompose_missing(graph, SUPPORTED, "numpy")
-    mem = plan(graph)
+    mem = plan(graph) if plan_memory else MemoryPlan()
     em = Emitter(graph, header="from backends import numpy_kernels as k")
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
@@ -98,9 +98,9 @@ def _constant(em: Emitter, node: Node) -> str:
     return em.constant(value)
 
 
-def compile_graph(graph: Graph):
+def compile_graph(graph: Graph, plan_memory: bool = True):
     """Return (callable taking and returning NumPy arrays, source)."""
-    source, consts = generate(graph)
+    source, consts = generate(graph, plan_memory)
     namespace = {"np": np, **consts}
     exec(compile(source, f"<bpir-numpy:{graph.name}>", "exec"), namespace)
     return namespace[Emitter.function_name(graph)], source

@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from .ir import Graph, Node, Value
+from .registry import REQUIRED, get_op
 
 DENSE_LIMIT = 16  # constants with more elements print as base64 of their bytes
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
@@ -94,12 +95,19 @@ def _header(graph: Graph, names: _Names) -> str:
     return f"func @{graph.name}({', '.join(params)}) -> ({results}) {{"
 
 
+def _is_default(value, default) -> bool:
+    """Attributes equal to the op's default are left out of the text (the parser restores them)."""
+    return default is not REQUIRED and type(value) is type(default) and value == default
+
+
 def _node_lines(node: Node, names: _Names, indent: str) -> list[str]:
     results = ", ".join(f"{names[v]}: {v.type}" for v in node.outputs)
     text = f"{results} = {node.op}"
     if node.inputs:
         text += " " + ", ".join(names[v] for v in node.inputs)
-    plain = {k: v for k, v in node.attrs.items() if not isinstance(v, Graph)}
+    defaults = get_op(node.op).attrs
+    plain = {k: v for k, v in node.attrs.items()
+             if not isinstance(v, Graph) and not _is_default(v, defaults.get(k, REQUIRED))}  # fmt: skip
     regions = {k: v for k, v in node.attrs.items() if isinstance(v, Graph)}
     if plain:
         text += " {" + ", ".join(f"{k}={format_attr(v)}" for k, v in plain.items()) + "}"

@@ -11,14 +11,26 @@ from typing import Callable
 
 from ..ir import Graph
 from ..verifier import verify, verify_enabled
+from .cse import cse
 from .dce import dce
+from .fold import fold
+from .fusion import fusion
 from .inline_calls import inline_calls
+from .simplify import simplify
 
 Pass = Callable[[Graph], Graph]
 
 
 def default_pipeline() -> list[tuple[str, Pass]]:
-    return [("inline_calls", inline_calls), ("dce", dce)]
+    return [
+        ("inline_calls", inline_calls),
+        ("simplify", simplify),
+        ("fold", fold),
+        ("cse", cse),
+        ("dce", dce),
+        ("fusion", fusion),
+        ("dce", dce),
+    ]
 
 
 @dataclass
@@ -67,7 +79,7 @@ def optimize(graph: Graph, passes=None, print_after: set[str] | None = None, ver
 def _resolve(passes) -> list[tuple[str, Pass]]:
     if passes is None:
         return default_pipeline()
-    table = dict(default_pipeline()) | dict(all_passes())
+    table = all_passes()
     out = []
     for p in passes:
         if isinstance(p, str):
@@ -81,5 +93,6 @@ def _resolve(passes) -> list[tuple[str, Pass]]:
     return out
 
 
-def all_passes() -> list[tuple[str, Pass]]:
-    return [("inline_calls", inline_calls), ("dce", dce)]
+def all_passes() -> dict[str, Pass]:
+    return {"inline_calls": inline_calls, "simplify": simplify, "fold": fold, "cse": cse, "dce": dce,
+            "fusion": fusion}  # fmt: skip
