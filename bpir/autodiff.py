@@ -43,14 +43,13 @@ def backward(b: Builder, graph: Graph, env: dict[Value, Value], wrt: list[Value]
         opdef = get_op(node.op)
         view = Node(node.op, [env[v] for v in node.inputs], node.attrs,
                     [env[v] for v in node.outputs], node.loc)  # fmt: skip
-        if len(cts) == 1 or opdef.name == "custom_vjp_call":
-            with at(node.loc):
-                grads = opdef.vjp(b, view, cts)
-        else:
-            raise NotImplementedError(f"no VJP for multi-output op {node.op!r}")
-        for v, g in zip(node.inputs, grads):
-            if g is not None and v in needed:
-                accumulate(v, g)
+        if opdef.vjp is None:
+            raise NotImplementedError(f"op {node.op!r} has no VJP rule")
+        with at(node.loc):
+            grads = opdef.vjp(b, view, cts)
+            for v, g in zip(node.inputs, grads):
+                if g is not None and v in needed:
+                    accumulate(v, g)
     return [ct.get(v) for v in wrt]
 
 
@@ -87,23 +86,24 @@ class Split:
 
 
 def split(graph: Graph, wrt: list[int]) -> Split:
-    """Save every forward value the backward reads (no recomputation)."""
+    """The forward graph computes what the primal outputs need; everything else runs in the
+    backward graph, which reads the forward values it needs as saved residuals (no
+    recomputation). Constants are re-emitted in the backward rather than saved."""
     j = joint(graph, wrt, seed=False)
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     cts = j.inputs[n_in:]
-    fwd_vals = set(j.inputs[:n_in])
-    bwd_nodes = []
-    for node in j.nodes:
-        if any(v in cts for v in node.inputs) or any(v not in fwd_vals for v in node.inputs):
-            bwd_nodes.append(node)
-        else:
-            fwd_vals.update(node.outputs)
-    fwd_nodes = [n for n in j.nodes if n not in set(bwd_nodes)]
+    primal = dce(Graph(graph.name, j.inputs, j.nodes, j.outputs[:n_out]))
+    fwd_set = set(primal.nodes)
+    consts = {n.out: n for n in primal.nodes if n.op == "constant"}
+    bwd_nodes = [n for n in j.nodes if n not in fwd_set]
+    bwd_nodes = [consts[v] for v in dict.fromkeys(v for n in bwd_nodes for v in n.inputs) if v in consts] + bwd_nodes
+    fwd_vals = set(j.inputs[:n_in]) | {v for n in primal.nodes for v in n.outputs}
     residuals: list[Value] = []
     for v in [v for n in bwd_nodes for v in n.inputs] + j.outputs[n_out:]:
-        if v in fwd_vals and v not in residuals:
+        if v in fwd_vals and v not in residuals and v not in consts:
             residuals.append(v)
-    forward = dce(Graph(graph.name + "_fwd", j.inputs[:n_in], fwd_nodes, j.outputs[:n_out] + residuals))
+    fwd_nodes = primal.nodes
+    forward = Graph(graph.name + "_fwd", j.inputs[:n_in], fwd_nodes, j.outputs[:n_out] + residuals)
     names = _Names(forward)
     producers = forward.producers()
     b = Builder(graph.name + "_bwd")

@@ -42,7 +42,8 @@ def plan(graph: Graph, inplace_ops: set[str] | None = None) -> MemoryPlan:
     taken: set[Value] = set()
     for i, node in enumerate(graph.nodes):
         op = get_op(node.op)
-        allowed = op.kind is Kind.ELEMENTWISE if inplace_ops is None else node.op in inplace_ops
+        pointwise = op.kind is Kind.ELEMENTWISE or (op.kind is Kind.FUSED and not node.attrs["reduce"])
+        allowed = pointwise if inplace_ops is None else node.op in inplace_ops
         if not allowed or len(node.outputs) != 1:
             continue
         out = node.out

@@ -7,6 +7,7 @@ from typing import Callable
 
 from ..builder import Builder
 from ..ir import Graph, Node, Value
+from ..location import at
 
 # rule(builder, node) -> replacement outputs, or None to keep the node
 Rule = Callable[[Builder, Node], "list[Value] | None"]
@@ -18,7 +19,8 @@ def rewrite(graph: Graph, rule: Rule) -> Graph:
     env: dict[Value, Value] = {v: v for v in graph.inputs}
     for node in graph.nodes:
         view = Node(node.op, [env[v] for v in node.inputs], node.attrs, node.outputs, node.loc)
-        outs = rule(b, view)
+        with at(node.loc):
+            outs = rule(b, view)
         if outs is None:
             b.nodes.append(view)
             outs = node.outputs
