@@ -30,8 +30,15 @@ def _dt(name: str) -> str:
     return f"np.{to_numpy_dtype(name).name}"
 
 
+def _literal(value) -> str:
+    """Python source for an attribute value; non-finite floats spelled so they evaluate."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return f"float('{value}')"
+    return repr(value)
+
+
 def _kw(node: Node, *names: str) -> str:
-    return ", ".join(f"{n}={node.attrs[n]!r}" for n in names)
+    return ", ".join(f"{n}={_literal(node.attrs[n])}" for n in names)
 
 
 def _index(node: Node) -> str:

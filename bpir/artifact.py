@@ -61,7 +61,9 @@ def load(path: str) -> Compiled:
     types = [v.type for v in graph.inputs]
     if [str(t) for t in types] != manifest["in_types"]:
         raise ValueError(f"{path}: manifest signature does not match the graph")
-    ex = Executable(graph, run, source, manifest["in_tree"], manifest["out_tree"], manifest["in_paths"], types)
+    ex = Executable(
+        graph, run, source, manifest["in_tree"], manifest["out_tree"], manifest["in_paths"], types
+    )
     f = Compiled(None, backend, manifest.get("options", {}))
     f._cache["loaded"] = ex
     f._last = ex

@@ -96,7 +96,9 @@ def split(graph: Graph, wrt: list[int]) -> Split:
     fwd_set = set(primal.nodes)
     consts = {n.out: n for n in primal.nodes if n.op == "constant"}
     bwd_nodes = [n for n in j.nodes if n not in fwd_set]
-    bwd_nodes = [consts[v] for v in dict.fromkeys(v for n in bwd_nodes for v in n.inputs) if v in consts] + bwd_nodes
+    bwd_nodes = [
+        consts[v] for v in dict.fromkeys(v for n in bwd_nodes for v in n.inputs) if v in consts
+    ] + bwd_nodes
     fwd_vals = set(j.inputs[:n_in]) | {v for n in primal.nodes for v in n.outputs}
     residuals: list[Value] = []
     for v in [v for n in bwd_nodes for v in n.inputs] + j.outputs[n_out:]:

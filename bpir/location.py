@@ -30,11 +30,7 @@ def user_location() -> str | None:
 
 
 def _is_library(path: str) -> bool:
-    return (
-        f"{os.sep}numpy{os.sep}" in path
-        or f"{os.sep}contextlib" in path
-        or path.startswith("<frozen")
-    )
+    return f"{os.sep}numpy{os.sep}" in path or f"{os.sep}contextlib" in path or path.startswith("<frozen")
 
 
 @contextlib.contextmanager

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("BPIR_VERIFY", "1")
+# CI has no GPU: the numba-cuda backend runs on Numba's CUDA simulator unless a run opts out
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import bpir  # noqa: E402
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
+from . import windows
 
 
 def _matmul_rule(types, attrs):
@@ -104,8 +105,11 @@ def _weight_grad_vjp(b, node, cts):
     return [b.conv2d_input_grad(dy, g, input_hw=x.shape[2:], **a), b.conv2d(x, g, **a)]
 
 
-register(OpDef("conv2d", Kind.CONTRACTION, 2, _conv_rule, attrs=dict(CONV_ATTRS), vjp=_conv_vjp))
+register(OpDef("conv2d", Kind.CONTRACTION, 2, _conv_rule, attrs=dict(CONV_ATTRS), vjp=_conv_vjp,
+               decompose=windows.decompose_conv2d))  # fmt: skip
 register(OpDef("conv2d_input_grad", Kind.CONTRACTION, 2, _input_grad_rule,
-               attrs={**CONV_ATTRS, "input_hw": REQUIRED}, vjp=_input_grad_vjp))  # fmt: skip
+               attrs={**CONV_ATTRS, "input_hw": REQUIRED}, vjp=_input_grad_vjp,
+               decompose=windows.decompose_conv2d_input_grad))  # fmt: skip
 register(OpDef("conv2d_weight_grad", Kind.CONTRACTION, 2, _weight_grad_rule,
-               attrs={**CONV_ATTRS, "kernel_hw": REQUIRED}, vjp=_weight_grad_vjp))  # fmt: skip
+               attrs={**CONV_ATTRS, "kernel_hw": REQUIRED}, vjp=_weight_grad_vjp,
+               decompose=windows.decompose_conv2d_weight_grad))  # fmt: skip

@@ -34,10 +34,12 @@ def _same_dtype(types: list[TensorType]) -> str:
     return dtypes.pop()
 
 
-def _rule(result_dtype=None, float_only=False, bool_only=False):
+def _rule(result_dtype=None, float_only=False, bool_only=False, no_bool=False):
     def infer(types, attrs):
         shape = iteration_shape(types)
         dtype = _same_dtype(types)
+        if no_bool and dtype == "bool":
+            raise ShapeError("is not defined on bool operands (as in NumPy; use logical_not / logical_xor)")
         if float_only and not is_float(dtype):
             raise ShapeError(f"needs a floating-point operand, got {dtype}")
         if bool_only and dtype != "bool":
@@ -73,7 +75,8 @@ def _unary(name, grad=None):
         (x,), (y,), (g,) = node.inputs, node.outputs, cts
         return [grad(b, x, y, g)]
 
-    register(OpDef(name, Kind.ELEMENTWISE, 1, _rule(float_only=name in FLOAT_ONLY),
+    rule = _rule(float_only=name in FLOAT_ONLY, no_bool=name == "neg")
+    register(OpDef(name, Kind.ELEMENTWISE, 1, rule,
                    vjp=vjp if grad else None, differentiable=grad is not None))  # fmt: skip
 
 
@@ -137,7 +140,7 @@ def _select_grad(strict):
 
 
 _binary("add", lambda b, x, y, out, g: (g, g))
-_binary("sub", lambda b, x, y, out, g: (g, b.neg(g)))
+_binary("sub", lambda b, x, y, out, g: (g, b.neg(g)), no_bool=True)
 _binary("mul", lambda b, x, y, out, g: (b.mul(g, y), b.mul(g, x)))
 _binary("div", lambda b, x, y, out, g: (b.div(g, y), b.neg(b.div(b.mul(g, out), y))))
 _binary("pow", _pow_grad)

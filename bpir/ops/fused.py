@@ -61,4 +61,3 @@ def decompose_fused(b, node):
 register(OpDef("fused", Kind.FUSED, None, _fused_rule,
                attrs={"region": REQUIRED, "shape": REQUIRED, "reduce": "", "axes": (), "keepdims": False},
                decompose=decompose_fused))  # fmt: skip
-

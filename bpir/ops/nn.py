@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType, is_int
+from . import windows
 
 POOL_ATTRS = {"kernel": REQUIRED, "stride": REQUIRED, "padding": (0, 0)}
 
@@ -60,14 +61,17 @@ def _avg_pool_vjp(b, node, cts):
     return [b.avg_pool2d_grad(cts[0], input_hw=node.inputs[0].shape[2:], **_pool_attrs(node))]
 
 
-register(OpDef("max_pool2d", Kind.OTHER, 1, _pool_rule, attrs=dict(POOL_ATTRS), vjp=_max_pool_vjp))
+register(OpDef("max_pool2d", Kind.OTHER, 1, _pool_rule, attrs=dict(POOL_ATTRS), vjp=_max_pool_vjp,
+               decompose=windows.decompose_max_pool2d))  # fmt: skip
 register(OpDef("max_pool2d_grad", Kind.OTHER, 2, _max_pool_grad_rule, attrs=dict(POOL_ATTRS),
-               vjp=_max_pool_grad_vjp))  # fmt: skip
+               vjp=_max_pool_grad_vjp, decompose=windows.decompose_max_pool2d_grad))  # fmt: skip
 # avg_pool2d counts padding in the divisor (PyTorch's count_include_pad=True default).
-register(OpDef("avg_pool2d", Kind.OTHER, 1, _pool_rule, attrs=dict(POOL_ATTRS), vjp=_avg_pool_vjp))
+register(OpDef("avg_pool2d", Kind.OTHER, 1, _pool_rule, attrs=dict(POOL_ATTRS), vjp=_avg_pool_vjp,
+               decompose=windows.decompose_avg_pool2d))  # fmt: skip
 register(OpDef("avg_pool2d_grad", Kind.OTHER, 1, _avg_pool_grad_rule,
                attrs={**POOL_ATTRS, "input_hw": REQUIRED},
-               vjp=lambda b, n, cts: [b.avg_pool2d(cts[0], **_pool_attrs(n))]))  # fmt: skip
+               vjp=lambda b, n, cts: [b.avg_pool2d(cts[0], **_pool_attrs(n))],
+               decompose=windows.decompose_avg_pool2d_grad))  # fmt: skip
 
 
 # -- gathers ---------------------------------------------------------------------------------
@@ -78,8 +82,10 @@ def _take_rule(types, a):
     axis = a["axis"]
     if not is_int(idx.dtype):
         raise ShapeError(f"indices must be integers, got {idx.dtype}")
-    if idx.ndim != x.ndim or not 0 <= axis < x.ndim or any(
-        d != e for i, (d, e) in enumerate(zip(x.shape, idx.shape)) if i != axis
+    if (
+        idx.ndim != x.ndim
+        or not 0 <= axis < x.ndim
+        or any(d != e for i, (d, e) in enumerate(zip(x.shape, idx.shape)) if i != axis)
     ):
         raise ShapeError(f"indices {idx.shape} do not fit {x.shape} off axis {axis}")
     return [TensorType(idx.shape, x.dtype)]

@@ -9,6 +9,7 @@ from ..ir import Graph, Node
 from ..registry import Kind, get_op
 from .rewrite import rewrite
 
+
 def _foldable(node: Node, consts: dict) -> bool:
     if get_op(node.op).kind in (Kind.SOURCE, Kind.FUSED) or not node.inputs:
         return False

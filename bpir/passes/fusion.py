@@ -140,7 +140,9 @@ def fusion(graph: Graph) -> Graph:
     order = [n for _, n in sorted(kept + new_nodes, key=lambda t: t[0])]
     remapped = [Node(n.op, [replace.get(v, v) for v in n.inputs], n.attrs, n.outputs, n.loc) for n in order]
     nodes = topological_nodes(remapped, graph.inputs)
-    return Graph(graph.name, graph.inputs, nodes, [replace.get(v, v) for v in graph.outputs], graph.input_info)
+    return Graph(
+        graph.name, graph.inputs, nodes, [replace.get(v, v) for v in graph.outputs], graph.input_info
+    )
 
 
 def _sole_reduction(results, users, outputs) -> Node | None:

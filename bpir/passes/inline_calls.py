@@ -12,7 +12,7 @@ def inline_calls(graph: Graph) -> Graph:
         return graph
     return rewrite(
         graph,
-        lambda b, node: inline(b, inline_calls(node.attrs["fwd"]), node.inputs)
-        if node.op == "custom_vjp_call"
-        else None,
+        lambda b, node: (
+            inline(b, inline_calls(node.attrs["fwd"]), node.inputs) if node.op == "custom_vjp_call" else None
+        ),
     )

@@ -55,7 +55,9 @@ class PassReport:
 last_report = PassReport()
 
 
-def optimize(graph: Graph, passes=None, print_after: set[str] | None = None, verify_each: bool | None = None) -> Graph:
+def optimize(
+    graph: Graph, passes=None, print_after: set[str] | None = None, verify_each: bool | None = None
+) -> Graph:
     """Run ``passes`` (names or (name, fn) pairs; the default pipeline when None)."""
     global last_report
     pipeline = _resolve(passes)
