@@ -41,6 +41,10 @@ def _kw(node: Node, *names: str) -> str:
     return ", ".join(f"{n}={_literal(node.attrs[n])}" for n in names)
 
 
+def _pool(node: Node) -> str:
+    return _kw(node, "kernel", "stride", "padding")
+
+
 def _index(node: Node) -> str:
     a = node.attrs
     parts = [f"{s}:{e}" + (f":{st}" if st != 1 else "") for s, e, st in zip(a["start"], a["stop"], a["step"])]
@@ -68,12 +72,13 @@ EXPRESSIONS = {
     f"{_kw(n, 'stride', 'padding', 'dilation', 'groups', 'input_hw')})",
     "conv2d_weight_grad": lambda n, a: f"k.conv2d_weight_grad({a[0]}, {a[1]}, "
     f"{_kw(n, 'stride', 'padding', 'dilation', 'groups', 'kernel_hw')})",
-    "max_pool2d": lambda n, a: f"k.max_pool2d({a[0]}, {_kw(n, 'kernel', 'stride', 'padding')})",
-    "max_pool2d_grad": lambda n, a: f"k.max_pool2d_grad({a[0]}, {a[1]}, {_kw(n, 'kernel', 'stride', 'padding')})",
-    "avg_pool2d": lambda n, a: f"k.avg_pool2d({a[0]}, {_kw(n, 'kernel', 'stride', 'padding')})",
-    "avg_pool2d_grad": lambda n, a: f"k.avg_pool2d_grad({a[0]}, {_kw(n, 'kernel', 'stride', 'padding', 'input_hw')})",
+    "max_pool2d": lambda n, a: f"k.max_pool2d({a[0]}, {_pool(n)})",
+    "max_pool2d_grad": lambda n, a: f"k.max_pool2d_grad({a[0]}, {a[1]}, {_pool(n)})",
+    "avg_pool2d": lambda n, a: f"k.avg_pool2d({a[0]}, {_pool(n)})",
+    "avg_pool2d_grad": lambda n, a: f"k.avg_pool2d_grad({a[0]}, {_pool(n)}, {_kw(n, 'input_hw')})",
     "take_along_axis": lambda n, a: f"np.take_along_axis({a[0]}, {a[1]}, axis={n.attrs['axis']})",
-    "scatter_add_along_axis": lambda n, a: f"k.scatter_add_along_axis({a[0]}, {a[1]}, {_kw(n, 'axis', 'dim')})",
+    "scatter_add_along_axis": lambda n, a: f"k.scatter_add_along_axis({a[0]}, {a[1]}, "
+    f"{_kw(n, 'axis', 'dim')})",
     "one_hot": lambda n, a: f"k.one_hot({a[0]}, {n.attrs['num_classes']}, {_dt(n.attrs['dtype'])})",
     "iota": lambda n, a: f"k.iota({n.attrs['shape']}, {n.attrs['axis']}, {_dt(n.attrs['dtype'])})",
 }  # fmt: skip

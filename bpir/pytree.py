@@ -4,7 +4,8 @@ A tree definition is plain JSON-able data, so compiled artifacts store it withou
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 TreeDef = Any  # "*" for a leaf, ["tuple"|"list", [children]], ["dict", [keys], [children]], None
 

@@ -38,7 +38,9 @@ def main(argv=None) -> int:
     optimized = manager.optimize(step)
     print(manager.last_report)
     after = memory.report(optimized)
-    print(f"\nbytes moved per step: {before['bytes_moved']:,} before fusion -> {after['bytes_moved']:,} after")
+    print(
+        f"\nbytes moved per step: {before['bytes_moved']:,} before fusion -> {after['bytes_moved']:,} after"
+    )
     print(f"peak memory: {before['peak_bytes']:,} -> {after['peak_bytes']:,} bytes")
     lines = str(optimized).splitlines()
     fused = [i for i, line in enumerate(lines) if " = fused " in line]

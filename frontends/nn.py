@@ -51,7 +51,9 @@ def log_softmax(x, axis=-1):
 
 def one_hot(labels, num_classes: int, dtype="float32"):
     if _traced(labels):
-        return wrap(active_trace().builder.one_hot(lift(labels), num_classes=num_classes, dtype=dtype_name(dtype)))
+        return wrap(
+            active_trace().builder.one_hot(lift(labels), num_classes=num_classes, dtype=dtype_name(dtype))
+        )
     labels = np.asarray(labels)
     return (labels[..., None] == np.arange(num_classes)).astype(dtype)
 

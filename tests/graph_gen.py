@@ -19,7 +19,9 @@ def graphs(draw, max_nodes: int = 12):
     pool = [b.input(_t((3, 4)), "x"), b.input(_t((4,)), "y"), b.input(_t((3, 4)), "z")]
     n = draw(st.integers(1, max_nodes))
     for _ in range(n):
-        kind = draw(st.sampled_from(["unary", "binary", "binary", "const", "reduce", "layout", "matmul", "cse"]))
+        kind = draw(
+            st.sampled_from(["unary", "binary", "binary", "const", "reduce", "layout", "matmul", "cse"])
+        )
         x = draw(st.sampled_from(pool))
         if kind == "unary":
             pool.append(b.emit(draw(st.sampled_from(UNARY)), x))

@@ -6,8 +6,8 @@ simulator stays fast."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -48,12 +48,22 @@ def _bool(*shape):
 
 
 UNARY = {
-    "neg": (np.negative, None), "exp": (np.exp, None), "log": (np.log, 0.5),
-    "log1p": (np.log1p, 0.1), "expm1": (np.expm1, None), "tanh": (np.tanh, None),
-    "sqrt": (np.sqrt, 0.5), "abs": (np.abs, 0.1), "sin": (np.sin, None), "cos": (np.cos, None),
-    "reciprocal": (np.reciprocal, 0.5), "sigmoid": (bnp.sigmoid, None),
-    "rsqrt": (lambda x: 1 / np.sqrt(x), 0.5), "square": (np.square, None),
-}  # fmt: skip
+    "neg": (np.negative, None),
+    "exp": (np.exp, None),
+    "log": (np.log, 0.5),
+    "log1p": (np.log1p, 0.1),
+    "expm1": (np.expm1, None),
+    "tanh": (np.tanh, None),
+    "sqrt": (np.sqrt, 0.5),
+    "abs": (np.abs, 0.1),
+    "sin": (np.sin, None),
+    "cos": (np.cos, None),
+    "reciprocal": (np.reciprocal, 0.5),
+    "sigmoid": (bnp.sigmoid, None),
+    "rsqrt": (lambda x: 1 / np.sqrt(x), 0.5),
+    "square": (np.square, None),
+}
+# fmt: off
 CASES: list[Case] = [
     Case(name, fn, args(_n(3, 4, low=low))) for name, (fn, low) in UNARY.items()
 ]
@@ -69,12 +79,12 @@ CASES += [
     Case("minimum", np.minimum, args(_n(3, 4), _n(4)), argnums=(0, 1)),
     Case("relu", bnp.relu, args(_n(3, 4))),
     Case("compare", lambda x, y: np.stack([x > y, x >= y, x < y, x <= y, x == y, x != y]),
-         args(_n(3, 4), _n(3, 4)), grad=False),  # fmt: skip
+         args(_n(3, 4), _n(3, 4)), grad=False),
     Case("where", lambda c, x, y: np.where(c, x, y), args(_bool(3, 4), _n(3, 4), _n(3, 4)), argnums=(1, 2)),
     Case("logical", lambda a, b: (a & b) | ~a, args(_bool(3, 4), _bool(3, 4)), grad=False),
     Case("cast", lambda x: np.sin(x.astype(np.float64)) * 2, args(_n(3, 4)), grad_dtype="float32"),
     Case("int_arith", lambda i, j: (i * 3 + j) - np.maximum(i, j), args(_ints(5, 3, 4), _ints(5, 3, 4)),
-         grad=False, dtypes=("float64",)),  # fmt: skip
+         grad=False, dtypes=("float64",)),
     Case("int_to_float", lambda i, x: i * x + i / 2, args(_ints(5, 3, 4), _n(3, 4)), argnums=(1,)),
     Case("clip", lambda x: np.clip(x, -0.5, 0.5), args(_n(3, 4))),
     Case("broadcast_to", lambda x: np.broadcast_to(x, (2, 3, 4)) * 1.0, args(_n(3, 1))),
@@ -102,15 +112,15 @@ CASES += [
     Case("matmul_broadcast_batch", np.matmul, args(_n(2, 3, 4), _n(4, 5)), argnums=(0, 1)),
     Case("matvec", lambda a, v: np.dot(a, v), args(_n(3, 4), _n(4)), argnums=(0, 1)),
     Case("einsum_bij_bjk", lambda a, b: np.einsum("bij,bjk->bik", a, b), args(_n(2, 3, 4), _n(2, 4, 2)),
-         argnums=(0, 1)),  # fmt: skip
+         argnums=(0, 1)),
     Case("einsum_outer_sum", lambda a, b: np.einsum("ij,kj->ik", a, b), args(_n(3, 4), _n(2, 4)), argnums=(0, 1)),
     Case("conv2d", lambda x, w: bnp.conv2d(x, w, stride=1, padding=1), args(_n(2, 3, 5, 5), _n(4, 3, 3, 3)),
-         argnums=(0, 1)),  # fmt: skip
+         argnums=(0, 1)),
     Case("conv2d_strided_dilated_groups",
          lambda x, w: bnp.conv2d(x, w, stride=2, padding=1, dilation=2, groups=2),
-         args(_n(1, 4, 7, 6), _n(4, 2, 2, 3)), argnums=(0, 1)),  # fmt: skip
+         args(_n(1, 4, 7, 6), _n(4, 2, 2, 3)), argnums=(0, 1)),
     Case("conv2d_bias", lambda x, w, b: bnp.conv2d(x, w, b), args(_n(1, 2, 4, 4), _n(3, 2, 2, 2), _n(3)),
-         argnums=(0, 1, 2)),  # fmt: skip
+         argnums=(0, 1, 2)),
     Case("max_pool2d", lambda x: bnp.max_pool2d(x, 2), args(_n(2, 2, 4, 6))),
     Case("max_pool2d_padded", lambda x: bnp.max_pool2d(x, 3, stride=2, padding=1), args(_n(1, 2, 5, 5))),
     Case("avg_pool2d", lambda x: bnp.avg_pool2d(x, 2, stride=1, padding=1), args(_n(1, 2, 4, 5))),
@@ -123,6 +133,7 @@ CASES += [
     Case("logsumexp", lambda x: bnp.logsumexp(x, axis=1), args(_n(3, 5))),
     Case("cross_entropy", bnp.cross_entropy, args(_n(4, 5), _ints(5, 4))),
 ]
+# fmt: on
 
 
 def _setitem(x):

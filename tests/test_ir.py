@@ -63,7 +63,12 @@ def test_round_trip_special_values_and_regions():
     ("text", "line", "col", "words"),
     [
         ("func @f(%x: f32[2]) -> (f32[2]) {\n  return %y\n}", 2, 10, "undefined value %y"),
-        ("func @f(%x: f32[2]) -> (f32[2]) {\n  %0: f32[2] = frobnicate %x\n  return %0\n}", 2, 16, "unknown op"),
+        (
+            "func @f(%x: f32[2]) -> (f32[2]) {\n  %0: f32[2] = frobnicate %x\n  return %0\n}",
+            2,
+            16,
+            "unknown op",
+        ),
         ("func @f(%x: f33[2]) -> (f32[2]) {\n  return %x\n}", 1, 13, "unknown dtype"),
         ("func @f(%x: f32[2]) -> (f32[2]) {\n  %0: f32[3] = exp %x\n  return %0\n}", 2, 3, "declares f32[3]"),
         ("func @f(%x: f32[2]) -> (f32[2]) {\n  %0: f32[2] = exp %x $\n}", 2, 23, "unexpected character"),

@@ -3,7 +3,6 @@ finite differences in float64."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from conftest import assert_close
 from op_cases import CASES

@@ -121,8 +121,7 @@ def fusion(graph: Graph) -> Graph:
     for g in groups:
         g.members.sort(key=grouper.pos.__getitem__)
         absorbed = any(grouper.source(v, g.shape) is not v for n in g.members for v in n.inputs)
-        results = [n.out for n in g.members
-                   if n.out in outputs or any(u not in g.member_set for u in users.get(n.out, []))]  # fmt: skip
+        results = [n.out for n in g.members if n.out in outputs or _used_outside(n.out, g, users)]
         reduce_node = _sole_reduction(results, users, outputs)
         if len(g.members) == 1 and not absorbed and reduce_node is None:
             continue
@@ -143,6 +142,10 @@ def fusion(graph: Graph) -> Graph:
     return Graph(
         graph.name, graph.inputs, nodes, [replace.get(v, v) for v in graph.outputs], graph.input_info
     )
+
+
+def _used_outside(v: Value, g: Group, users) -> bool:
+    return any(u not in g.member_set for u in users.get(v, []))
 
 
 def _sole_reduction(results, users, outputs) -> Node | None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..ir import Graph
 from ..verifier import verify, verify_enabled

@@ -3,7 +3,7 @@ replace a node's outputs with existing or newly built values, and rebuild the gr
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..builder import Builder
 from ..ir import Graph, Node, Value
