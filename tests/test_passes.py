@@ -217,7 +217,13 @@ def test_training_step_backward_fuses_its_elementwise_chains_and_moves_fewer_byt
     # exp(z - max) is one group
     assert any({"maximum", "gt"} <= set(ops(n.attrs["region"])) for n in fused)
     assert sum(set(ops(n.attrs["region"])) == {"constant", "mul", "sub"} for n in fused) == 4
-    assert not [n for n in opt.nodes if n.op in ("exp", "log", "maximum", "gt")]
+    assert not [n for n in opt.nodes if n.op in ("exp", "log", "maximum", "gt", "reduce_max")]
+    # relu-backward (g * mask) and the bias gradient (its column sums) in one pass that writes
+    # the product for the weight-gradient matmul and the sums for b1
+    relu_bwd = [n for n in fused if n.attrs["reduce"] == "sum" and n.attrs["unreduced"] == 1
+                and [v.shape for v in n.outputs] == [(32, 16), (16,)]]  # fmt: skip
+    assert len(relu_bwd) == 1 and "mul" in ops(relu_bwd[0].attrs["region"])
+    assert any(u.op == "matmul" for u in opt.users()[relu_bwd[0].outputs[0]])
     before, after = memory.report(g), memory.report(opt)
     assert after["bytes_moved"] < before["bytes_moved"]
 

@@ -2,7 +2,10 @@
 followed by a reduction of its output (a fused reduction prologue).
 
 attrs: region (Graph of rank-0 values, one input per node input), shape (the iteration
-space; every input broadcasts to it NumPy-style), reduce ("" | "sum" | "max"), axes, keepdims.
+space; every input broadcasts to it NumPy-style), reduce ("" | "sum" | "max"), axes, keepdims,
+unreduced (with a reduction: how many leading region outputs are written at the full iteration
+shape as well; the rest are reduced — e.g. relu-backward's product for the next matmul plus
+its column sums for the bias gradient, in one pass).
 Its decomposition (broadcast, inline, reduce) lets a backend without loops run it as plain ops."""
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ def _fused_rule(types, a):
         raise ShapeError("region outputs must be scalars")
     if a["reduce"] not in ("", "sum", "max"):
         raise ShapeError(f"unknown reduction {a['reduce']!r}")
+    kept = a["unreduced"]
+    if a["reduce"] and not 0 <= kept < len(region.outputs) or not a["reduce"] and kept:
+        raise ShapeError(f"unreduced={kept} needs a reduction and fewer than {len(region.outputs)} outputs")
     out_shape = reduced_shape(shape, a["axes"], a["keepdims"]) if a["reduce"] else shape
-    return [TensorType(out_shape, v.dtype) for v in region.outputs]
+    return [TensorType(shape if i < kept else out_shape, v.dtype) for i, v in enumerate(region.outputs)]
 
 
 def decompose_fused(b, node):
@@ -48,16 +54,17 @@ def decompose_fused(b, node):
             outs = list(res) if isinstance(res, tuple) else [res]
         env.update(zip(n.outputs, outs))
     outs = []
-    for v in region.outputs:
+    for i, v in enumerate(region.outputs):
         r = env[v]
         if r.shape != a["shape"]:
             r = b.broadcast_to(r, a["shape"])
-        if a["reduce"]:
+        if a["reduce"] and i >= a["unreduced"]:
             r = b.emit("reduce_" + a["reduce"], r, axes=a["axes"], keepdims=a["keepdims"])
         outs.append(r)
     return outs
 
 
 register(OpDef("fused", Kind.FUSED, None, _fused_rule,
-               attrs={"region": REQUIRED, "shape": REQUIRED, "reduce": "", "axes": (), "keepdims": False},
+               attrs={"region": REQUIRED, "shape": REQUIRED, "reduce": "", "axes": (), "keepdims": False,
+                      "unreduced": 0},
                decompose=decompose_fused))  # fmt: skip

@@ -122,18 +122,22 @@ def fusion(graph: Graph) -> Graph:
         g.members.sort(key=grouper.pos.__getitem__)
         absorbed = any(grouper.source(v, g.shape) is not v for n in g.members for v in n.inputs)
         results = [n.out for n in g.members if n.out in outputs or _used_outside(n.out, g, users)]
-        reduce_node = _sole_reduction(results, users, outputs)
+        reduce_node = _epilogue_reduction(results, users)
         if len(g.members) == 1 and not absorbed and reduce_node is None:
             continue
-        fused, outs = _build(g, results, grouper, reduce_node)
+        full = results
+        if reduce_node is not None:
+            reduced = reduce_node.inputs[0]
+            full = [r for r in results if r is not reduced or r in outputs or len(users[r]) > 1]
+            results = [*full, reduced]
+        fused, outs = _build(g, results, grouper, reduce_node, len(full))
         grouped.update(g.member_set)
         last = grouper.pos[g.members[-1]]
+        replace.update(zip(full, outs))
         if reduce_node is not None:
             grouped.add(reduce_node)
-            replace[reduce_node.out] = outs[0]
+            replace[reduce_node.out] = outs[-1]
             last = grouper.pos[reduce_node]
-        else:
-            replace.update(zip(results, outs))
         new_nodes.append((last, fused))
     kept = [(grouper.pos[n], n) for n in graph.nodes if n not in grouped]
     order = [n for _, n in sorted(kept + new_nodes, key=lambda t: t[0])]
@@ -148,17 +152,17 @@ def _used_outside(v: Value, g: Group, users) -> bool:
     return any(u not in g.member_set for u in users.get(v, []))
 
 
-def _sole_reduction(results, users, outputs) -> Node | None:
-    """The reduction that is the only reader of the group's only result, if any."""
-    if len(results) != 1 or results[0] in outputs:
-        return None
-    readers = users.get(results[0], [])
-    if len(readers) == 1 and readers[0].op in ("reduce_sum", "reduce_max"):
-        return readers[0]
+def _epilogue_reduction(results, users) -> Node | None:
+    """A sum/max reduction reading one of the group's results: it becomes part of the fused
+    node, which then writes the reduced value (and the full result, if others read it too)."""
+    for r in results:
+        for u in users.get(r, []):
+            if u.op in ("reduce_sum", "reduce_max"):
+                return u
     return None
 
 
-def _build(g: Group, results: list[Value], grouper: _Grouper, reduce_node: Node | None):
+def _build(g: Group, results: list[Value], grouper: _Grouper, reduce_node: Node | None, unreduced: int):
     """The fused node for a group: region inputs are the group's external values."""
     from ..builder import Builder
 
@@ -187,7 +191,8 @@ def _build(g: Group, results: list[Value], grouper: _Grouper, reduce_node: Node 
     loc = g.members[-1].loc
     if reduce_node is not None:
         kind = reduce_node.op.removeprefix("reduce_")
-        attrs.update(reduce=kind, axes=reduce_node.attrs["axes"], keepdims=reduce_node.attrs["keepdims"])
+        attrs.update(reduce=kind, axes=reduce_node.attrs["axes"], keepdims=reduce_node.attrs["keepdims"],
+                     unreduced=unreduced)  # fmt: skip
         loc = reduce_node.loc
     from ..registry import normalize_attrs
 
