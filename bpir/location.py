@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from contextvars import ContextVar
@@ -22,15 +23,17 @@ def user_location() -> str | None:
     frame = sys._getframe(1)
     while frame is not None:
         fname = frame.f_code.co_filename
-        full = os.path.abspath(fname)
-        if not full.startswith(_OWN) and not _is_library(full):
+        if _is_user_file(fname):
             return f"{os.path.basename(fname)}:{frame.f_lineno}"
         frame = frame.f_back
     return None
 
 
-def _is_library(path: str) -> bool:
-    return f"{os.sep}numpy{os.sep}" in path or f"{os.sep}contextlib" in path or path.startswith("<frozen")
+@functools.lru_cache(maxsize=1024)
+def _is_user_file(fname: str) -> bool:
+    path = os.path.abspath(fname)
+    library = f"{os.sep}numpy{os.sep}" in path or f"{os.sep}contextlib" in path or path.startswith("<frozen")
+    return not path.startswith(_OWN) and not library
 
 
 @contextlib.contextmanager

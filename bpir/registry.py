@@ -61,12 +61,14 @@ def register(op: OpDef) -> OpDef:
 
 
 def get_op(name: str) -> OpDef:
-    from . import ops  # noqa: F401  (registers the op set on first use)
+    op = OPS.get(name)
+    if op is None:
+        from . import ops  # noqa: F401  (registers the op set on first use)
 
-    try:
-        return OPS[name]
-    except KeyError:
-        raise KeyError(f"unknown op {name!r}") from None
+        op = OPS.get(name)
+        if op is None:
+            raise KeyError(f"unknown op {name!r}")
+    return op
 
 
 def freeze(value: Any) -> Any:

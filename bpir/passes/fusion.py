@@ -176,8 +176,7 @@ def _build(g: Group, results: list[Value], grouper: _Grouper, reduce_node: Node 
                 continue
             p = producers.get(v)
             if p is not None and p.op == "constant" and v.shape == ():
-                env[v] = b.const(p.attrs["value"], v.dtype)
-                b.nodes[-1].loc = p.loc
+                env[v] = b.emit("constant", value=p.attrs["value"], loc=p.loc)
                 continue
             src = grouper.source(v, g.shape)
             if p in g.member_set:
