@@ -84,28 +84,37 @@ class Split:
     backward: Graph  # residuals + cotangents -> gradients
     num_outputs: int
 
+    @property
+    def saved_bytes(self) -> int:
+        """Bytes the forward keeps alive for the backward (its residual outputs)."""
+        return sum(v.type.nbytes for v in self.forward.outputs[self.num_outputs :])
 
-def split(graph: Graph, wrt: list[int]) -> Split:
-    """The forward graph computes what the primal outputs need; everything else runs in the
-    backward graph, which reads the forward values it needs as saved residuals (no
-    recomputation). Constants are re-emitted in the backward rather than saved."""
+
+def split(graph: Graph, wrt: list[int], remat: bool = False) -> Split:
+    """The forward graph computes what the primal outputs need; the backward graph reads the
+    forward values it needs as saved residuals. By default it saves every forward value it
+    reads (constants are re-emitted, not saved); with ``remat`` it saves a minimum-bytes cut
+    and recomputes cheap elementwise and layout values (see ``bpir.remat``)."""
+    from . import remat as policy
+
     j = joint(graph, wrt, seed=False)
     n_in, n_out = len(graph.inputs), len(graph.outputs)
     cts = j.inputs[n_in:]
     primal = dce(Graph(graph.name, j.inputs, j.nodes, j.outputs[:n_out]))
     fwd_set = set(primal.nodes)
-    consts = {n.out: n for n in primal.nodes if n.op == "constant"}
-    bwd_nodes = [n for n in j.nodes if n not in fwd_set]
-    bwd_nodes = [
-        consts[v] for v in dict.fromkeys(v for n in bwd_nodes for v in n.inputs) if v in consts
-    ] + bwd_nodes
+    grad_nodes = [n for n in j.nodes if n not in fwd_set]
     fwd_vals = set(j.inputs[:n_in]) | {v for n in primal.nodes for v in n.outputs}
-    residuals: list[Value] = []
-    for v in [v for n in bwd_nodes for v in n.inputs] + j.outputs[n_out:]:
-        if v in fwd_vals and v not in residuals and v not in consts:
-            residuals.append(v)
-    fwd_nodes = primal.nodes
-    forward = Graph(graph.name + "_fwd", j.inputs[:n_in], fwd_nodes, j.outputs[:n_out] + residuals)
+    reads = [v for n in grad_nodes for v in n.inputs] + j.outputs[n_out:]
+    needed = [v for v in dict.fromkeys(reads) if v in fwd_vals]
+    if remat:
+        saved = policy.min_cut_saved(primal, needed)
+    else:
+        consts = {n.out for n in primal.nodes if n.op == "constant"}
+        saved = {v for v in needed if v not in consts}
+    again = policy.recompute_nodes(primal, needed, saved)
+    read_again = [v for n in again for v in n.inputs]
+    residuals = [v for v in dict.fromkeys(needed + read_again) if v in saved]
+    forward = Graph(graph.name + "_fwd", j.inputs[:n_in], primal.nodes, j.outputs[:n_out] + residuals)
     names = _Names(forward)
     producers = forward.producers()
     b = Builder(graph.name + "_bwd")
@@ -116,7 +125,7 @@ def split(graph: Graph, wrt: list[int]) -> Split:
         env[v] = b.input(v.type, f"r{k}", InputInfo("residual", origin))
     for i, v in enumerate(cts):
         env[v] = b.input(v.type, f"ct{i}", InputInfo("cotangent"))
-    for node in bwd_nodes:
+    for node in again + grad_nodes:
         outs = [Value(v.type) for v in node.outputs]
         b.nodes.append(Node(node.op, [env[v] for v in node.inputs], node.attrs, outs, node.loc))
         env.update(zip(node.outputs, outs))

@@ -16,7 +16,7 @@ def _ir(args) -> int:
     params = models.init_mlp(sizes)
     x, labels = models.mlp_batch(sizes, args.batch)
     if args.stage == "backward":
-        _, bwd = vjp_graphs(models.mlp_loss, params, x, labels)
+        _, bwd = vjp_graphs(models.mlp_loss, params, x, labels, remat=args.remat)
         print(bwd)
         return 0
     graph = trace(models.sgd_step if args.stage != "forward" else models.mlp_loss, params, x, labels)
@@ -48,6 +48,7 @@ def main(argv=None) -> int:
     ir.add_argument("--sizes", default="8,16,4")
     ir.add_argument("--batch", type=int, default=32)
     ir.add_argument("--print-after", action="append", metavar="PASS", help="print the IR after PASS")
+    ir.add_argument("--remat", action="store_true", help="backward stage: recompute cheap values (min-cut)")
     bench = sub.add_parser("bench", help="benchmarks against hand-written NumPy and jax.jit")
     bench.add_argument("suite", choices=["cpu", "jax"], nargs="?", default="cpu")
     bench.add_argument("rest", nargs=argparse.REMAINDER)

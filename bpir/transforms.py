@@ -99,15 +99,16 @@ def _numpy_executable(graph):
     return _numpy_executable_cached(str(graph))
 
 
-def vjp_graphs(fn: Callable, *example_args, argnums=0):
+def vjp_graphs(fn: Callable, *example_args, argnums=0, remat: bool = False):
     """(forward, backward): forward returns outputs + residuals; backward takes residuals +
-    output cotangents and returns the cotangents of the ``argnums`` arguments' leaves."""
+    output cotangents and returns the cotangents of the ``argnums`` arguments' leaves. With
+    ``remat`` the backward recomputes cheap elementwise values instead of saving them."""
     from frontends.trace import trace_function
 
     nums = _argnums(argnums, len(example_args))
     t = trace_function(fn, example_args)
     wrt, _ = _wrt_leaves(example_args, nums)
-    s = autodiff.split(t.graph, wrt)
+    s = autodiff.split(t.graph, wrt, remat=remat)
     return s.forward, s.backward
 
 

@@ -4,6 +4,8 @@ and check the gradients against finite differences."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -31,6 +33,10 @@ def main(argv=None) -> int:
     section("2. The backward graph of the softmax cross-entropy MLP (residuals marked)")
     fwd, bwd = bpir.vjp_graphs(mlp_loss, params, x, labels)
     print(bwd)
+    _, bwd_remat = bpir.vjp_graphs(mlp_loss, params, x, labels, remat=True)
+    saved = [sum(v.type.nbytes for v in g.inputs[: len(g.inputs) - 1]) for g in (bwd, bwd_remat)]
+    print(f"saved for the backward: {saved[0]:,} bytes (save what it reads), "
+          f"{saved[1]:,} bytes (min-cut rematerialisation: bpir.vjp_graphs(..., remat=True))")  # fmt: skip
 
     section("3. One SGD training step, optimized: what each pass changed")
     step = bpir.trace(sgd_step, params, x, labels)
@@ -68,8 +74,10 @@ def main(argv=None) -> int:
     print(bpir.check_grad(mlp_loss, p64, x.astype(np.float64), labels))
 
     section("6. Ahead of time: save, load (no pickle, no re-tracing), run")
-    f.save("/tmp/bpir_tour_artifact")
-    g = bpir.load("/tmp/bpir_tour_artifact")
+    folder = os.path.join(tempfile.mkdtemp(prefix="bpir_tour_"), "sgd_step.bpir")
+    f.save(folder)
+    print(f"saved {folder}: {', '.join(sorted(os.listdir(folder)))}")
+    g = bpir.load(folder)
     print("loaded artifact loss:", float(g(params, x, labels)[0]))
     return 0
 

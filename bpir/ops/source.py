@@ -7,6 +7,7 @@ import numpy as np
 
 from ..builder import inline
 from ..errors import ShapeError
+from ..ir import Node, Value
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType, dtype_name
 
@@ -46,11 +47,29 @@ def _custom_rule(types, a):
 
 
 def _custom_vjp(b, node, cts):
+    # The outputs' cotangents go through the user's bwd. Residual outputs get cotangents too
+    # when the backward graph itself is differentiated (grad of grad): those flow through the
+    # fwd graph's own VJP rules, as in JAX (fwd is re-emitted for that; DCE drops what is unused).
     a = node.attrs
     n = a["num_outputs"]
     outs = node.outputs
-    cts = [ct if ct is not None else b.zeros(v.type) for ct, v in zip(cts[:n], outs[:n])]
-    return inline(b, a["bwd"], list(outs[n:]) + cts)
+    out_cts, res_cts = cts[:n], cts[n:]
+    grads: list = [None] * len(node.inputs)
+    if any(ct is not None for ct in out_cts):
+        out_cts = [ct if ct is not None else b.zeros(v.type) for ct, v in zip(out_cts, outs[:n])]
+        grads = inline(b, a["bwd"], list(outs[n:]) + out_cts)
+    if any(ct is not None for ct in res_cts):
+        from ..autodiff import backward
+
+        fwd = a["fwd"]
+        env = dict(zip(fwd.inputs, node.inputs, strict=True))
+        for m in fwd.nodes:
+            copies = [Value(v.type) for v in m.outputs]
+            b.nodes.append(Node(m.op, [env[v] for v in m.inputs], dict(m.attrs), copies, m.loc))
+            env.update(zip(m.outputs, copies))
+        extra = backward(b, fwd, env, list(fwd.inputs), [None] * n + list(res_cts))
+        grads = [g if e is None else e if g is None else b.add(g, e) for g, e in zip(grads, extra)]
+    return grads
 
 
 register(OpDef("custom_vjp_call", Kind.OTHER, None, _custom_rule,
