@@ -9,7 +9,6 @@ import numpy as np
 
 from bpir.ir import Graph, Node
 from bpir.passes.memory import MemoryPlan, plan
-from bpir.printer import format_scalar
 from bpir.types import to_numpy_dtype
 
 from .codegen import Emitter, decompose_missing
@@ -106,7 +105,7 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
 def _constant(em: Emitter, node: Node) -> str:
     value = node.attrs["value"]
     if value.ndim == 0:
-        return f"{_dt(node.out.dtype)}({format_scalar(value.item())})"
+        return f"{_dt(node.out.dtype)}({_literal(value.item())})"
     return em.constant(value)
 
 

@@ -1,5 +1,5 @@
 """``import bpir.numpy as bnp``: sigmoid, relu, softmax, log_softmax, logsumexp, one_hot,
-conv2d, max_pool2d, avg_pool2d, cross_entropy."""
+conv2d, max_pool2d, avg_pool2d, cross_entropy, stop_gradient."""
 
 from frontends.nn import (  # noqa: F401
     avg_pool2d,
@@ -12,4 +12,5 @@ from frontends.nn import (  # noqa: F401
     relu,
     sigmoid,
     softmax,
+    stop_gradient,
 )

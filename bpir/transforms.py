@@ -77,7 +77,7 @@ def _run(graph, leaves, captured) -> list:
 
     if context.current() is not None:
         args = [lift(x) for x in leaves]
-        args += [context.value_in(context.current(), context.current().parent, v) for v in captured]
+        args += list(captured)  # values the inner trace closed over belong to this trace
         return [wrap(v) for v in inline(context.current().builder, graph, args)]
     if captured:
         raise RuntimeError("captured values outside a trace")

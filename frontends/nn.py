@@ -32,8 +32,16 @@ def relu(x):
     return np.maximum(x, 0)
 
 
+def stop_gradient(x):
+    """``x``, with a zero gradient (as ``jax.lax.stop_gradient``)."""
+    if _traced(x):
+        return wrap(active_trace().builder.stop_gradient(lift(x)))
+    return x
+
+
 def logsumexp(x, axis=None, keepdims=False):
-    m = np.max(x, axis=axis, keepdims=True)
+    # the max shift only guards exp against overflow; its gradient cancels, so none is taken
+    m = stop_gradient(np.max(x, axis=axis, keepdims=True))
     out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis) if axis is not None else np.reshape(out, ())
@@ -41,7 +49,7 @@ def logsumexp(x, axis=None, keepdims=False):
 
 
 def softmax(x, axis=-1):
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = np.exp(x - stop_gradient(np.max(x, axis=axis, keepdims=True)))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 

@@ -32,6 +32,12 @@ register(OpDef("iota", Kind.SOURCE, 0, _iota_rule,
                attrs={"shape": REQUIRED, "axis": 0, "dtype": "i64"}, differentiable=False))  # fmt: skip
 
 
+# stop_gradient: the identity whose gradient is zero (log-sum-exp's max shift, straight-through
+# estimators). Autodiff stops at it; after autodiff it is the identity (simplify removes it).
+register(OpDef("stop_gradient", Kind.OTHER, 1, lambda types, a: [types[0]], differentiable=False,
+               decompose=lambda b, node: [node.inputs[0]]))  # fmt: skip
+
+
 # -- custom_vjp_call: a function with a user-given VJP ---------------------------------------
 # attrs: fwd (inputs -> outputs + residuals), bwd (residuals + cotangents -> input cotangents),
 # num_outputs. The node's outputs are fwd's outputs, residuals included, so that autodiff can

@@ -47,7 +47,7 @@ def simplify(graph: Graph) -> Graph:
 def _simplify_node(b, node: Node, producers) -> list[Value] | None:
     op, ins, a = node.op, node.inputs, node.attrs
     out = node.outputs[0] if node.outputs else None
-    if op in ("reshape", "broadcast_to") and ins[0].type == out.type:
+    if op in ("reshape", "broadcast_to") and ins[0].type == out.type or op == "stop_gradient":
         return [ins[0]]
     if op == "cast" and ins[0].dtype == a["dtype"]:
         return [ins[0]]
