@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 BACKENDS = {
     "numpy": ("backends.numpy_backend", ()),
@@ -24,14 +25,34 @@ def backend_module(name: str):
 
 
 def available() -> list[str]:
-    """Backends whose code and dependencies are importable on this machine."""
+    """Backends that can run here: code and dependencies importable, and for numba-cuda a GPU
+    or Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
     out = []
     for name, (module, deps) in BACKENDS.items():
         try:
             if importlib.util.find_spec(module) is None:
                 continue
             if all(importlib.util.find_spec(d.split(".")[0]) is not None for d in deps):
-                out.append(name)
+                if name != "numba-cuda" or _cuda_usable():
+                    out.append(name)
         except (ImportError, ValueError):
             continue
     return out
+
+
+def installed() -> list[str]:
+    """Backends whose code and dependencies are importable (whether or not they can run)."""
+    return [
+        name
+        for name, (module, deps) in BACKENDS.items()
+        if importlib.util.find_spec(module) is not None
+        and all(importlib.util.find_spec(d.split(".")[0]) is not None for d in deps)
+    ]
+
+
+def _cuda_usable() -> bool:
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return True
+    from numba import cuda
+
+    return bool(cuda.is_available())

@@ -56,6 +56,12 @@ def main(argv=None) -> int:
     print("\n".join(lines[start : start + size + 1]))
 
     section("4. Compiled on each backend available here")
+    from bpir.backend_registry import installed
+
+    for backend in sorted(set(installed()) - set(bpir.backends())):
+        print(
+            f"  {backend:<11} installed but cannot run here (no GPU; NUMBA_ENABLE_CUDASIM=1 runs it simulated)"
+        )
     reference = None
     for backend in bpir.backends():
         t0 = time.perf_counter()
