@@ -9,7 +9,7 @@ from typing import Any
 
 from .backend_registry import backend_module
 from .ir import Graph
-from .pytree import TreeDef, describe, flatten, unflatten
+from .pytree import TreeDef, describe, flatten, flatten_like, unflatten
 from .types import TensorType
 
 
@@ -25,6 +25,9 @@ class Executable:
     in_paths: list[str]
     in_types: list[TensorType]
 
+    def __post_init__(self):
+        self.np_dtypes = [t.np_dtype for t in self.in_types]
+
     def __call__(self, args: tuple) -> Any:
         leaves = check_args(self, args)
         outs = self.run(*leaves)
@@ -34,11 +37,13 @@ class Executable:
 def check_args(ex: Executable, args: tuple) -> list:
     from frontends.trace import leaf_type
 
-    leaves, tree = flatten(tuple(args))
-    if tree != ex.in_tree:
+    leaves = flatten_like(tuple(args), ex.in_tree)
+    if leaves is None:
         raise TypeError(f"{ex.graph.name} expects arguments structured as {describe(ex.in_tree)}, "
-                        f"got {describe(tree)}")  # fmt: skip
-    for leaf, path, want in zip(leaves, ex.in_paths, ex.in_types):
+                        f"got {describe(flatten(tuple(args))[1])}")  # fmt: skip
+    for leaf, path, want, np_dtype in zip(leaves, ex.in_paths, ex.in_types, ex.np_dtypes):
+        if getattr(leaf, "shape", None) == want.shape and getattr(leaf, "dtype", None) == np_dtype:
+            continue  # the common case, checked without building types
         got = leaf_type(leaf, path)
         if got.shape != want.shape:
             raise ValueError(f"{path}: expected shape {want.shape} ({want}), got {got.shape}")
@@ -64,6 +69,14 @@ def build(graph: Graph, backend: str, in_tree, out_tree, in_paths, optimize=True
     return Executable(graph, run, source, in_tree, out_tree, in_paths, types)
 
 
+def _keys_sorted(tree):
+    if isinstance(tree, dict):
+        return {k: _keys_sorted(tree[k]) for k in sorted(tree, key=lambda k: (type(k).__name__, k))}
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        return type(tree)(_keys_sorted(t) for t in tree)
+    return tree
+
+
 class Compiled:
     """A function compiled by bpir: call it like the original, inspect ``.graph``/``.source``."""
 
@@ -78,7 +91,7 @@ class Compiled:
     def specialize(self, args: tuple) -> Executable:
         from frontends.trace import leaf_type, trace_function
 
-        leaves, tree = flatten(tuple(args))
+        leaves, tree = flatten(_keys_sorted(tuple(args)))  # dict key order does not matter
         key = (json.dumps(tree), tuple(leaf_type(x) for x in leaves))
         ex = self._cache.get(key)
         if ex is None:
@@ -92,6 +105,8 @@ class Compiled:
         return ex
 
     def __call__(self, *args):
+        if self.aot:  # built for one signature: no re-tracing, the arguments are checked against it
+            return self._last(args)
         return self.specialize(args)(args)
 
     def _current(self) -> Executable:

@@ -32,6 +32,29 @@ def flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[li
     return leaves, go(tree)
 
 
+def flatten_like(tree: Any, treedef: TreeDef) -> list | None:
+    """The leaves of ``tree`` in ``treedef``'s order, or None if the structures differ. Dict
+    keys match by name, not position (``jax.device_put`` of a dict returns it key-sorted)."""
+    leaves: list = []
+
+    def go(t, d) -> bool:
+        if d == "*":
+            if isinstance(t, (tuple, list, dict)) or t is None:
+                return False
+            leaves.append(t)
+            return True
+        if d is None:
+            return t is None
+        if d[0] == "dict":
+            return (isinstance(t, dict) and set(t) == set(d[1])
+                    and all(go(t[k], c) for k, c in zip(d[1], d[2])))  # fmt: skip
+        want = tuple if d[0] == "tuple" else list
+        return (isinstance(t, want) and not hasattr(t, "_fields") and len(t) == len(d[1])
+                and all(go(x, c) for x, c in zip(t, d[1])))  # fmt: skip
+
+    return leaves if go(tree, treedef) else None
+
+
 def unflatten(treedef: TreeDef, leaves: list) -> Any:
     it = iter(leaves)
 
