@@ -1,0 +1,153 @@
+"""Numba CPU backend: each fused group becomes one ``@njit`` loop kernel (parallel when large),
+written with the others into one generated module per graph; a plain Python driver calls the
+kernels, BLAS (``np.matmul``) for contractions, and NumPy for the remaining layout and
+gather ops, exactly as the NumPy backend does.
+
+Intermediates of kernels and matmuls live in a workspace allocated once per compiled
+signature: buffers of one shape and dtype whose lifetimes do not overlap share a slot. Results
+returned to the caller are allocated on every call, so the next call never overwrites them
+(the workspace makes a compiled function non-reentrant: one call at a time per function).
+
+The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
+``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from bpir import cache
+from bpir.ir import Graph, Node, Value
+from bpir.ops.fused import decompose_fused
+from bpir.passes.memory import VIEW_OPS, plan
+from bpir.passes.rewrite import rewrite
+
+from . import numpy_backend as npb
+from . import numpy_kernels
+from .codegen import Emitter, decompose_missing
+from .numba_loops import KERNEL_HEADER_IMPORTS, MATH_F32, kernel_source, loopable, np_name
+
+SUPPORTED = npb.SUPPORTED | {"fused"}
+
+
+def lower(graph: Graph) -> Graph:
+    """Fused groups Numba cannot loop over (float16) run as plain NumPy ops instead."""
+    graph = rewrite(
+        graph, lambda b, n: decompose_fused(b, n) if n.op == "fused" and not loopable(n) else None
+    )
+    return decompose_missing(graph, SUPPORTED, "numba")
+
+
+class Workspace:
+    """Assigns buffers to values: fresh per call for results the caller receives, otherwise a
+    reusable slot (same shape and dtype, previous user dead)."""
+
+    def __init__(self, graph: Graph):
+        last_use = plan(graph).last_use
+        base: dict[Value, Value] = {v: v for v in graph.inputs}
+        for n in graph.nodes:  # views share their source's buffer
+            for v in n.outputs:
+                base[v] = base[n.inputs[0]] if n.op in VIEW_OPS else v
+        self.returned = {base[v] for v in graph.outputs}
+        self.end: dict[Value, int] = {}
+        for v, b in base.items():
+            self.end[b] = max(self.end.get(b, -1), last_use.get(v, -1))
+        self.slots: list[tuple[tuple, str, int]] = []  # shape, dtype, busy until node index
+        self.buffers: list[np.ndarray] = []
+
+    def assign(self, v: Value, shape: tuple, at: int) -> str:
+        if v in self.returned:
+            return f"np.empty({shape}, {np_name(v.dtype)})"
+        for k, (s, d, busy) in enumerate(self.slots):
+            if s == shape and d == v.dtype and busy < at:
+                self.slots[k] = (s, d, self.end.get(v, at))
+                return f"ws[{k}]"
+        self.slots.append((shape, v.dtype, self.end.get(v, at)))
+        return f"ws[{len(self.slots) - 1}]"
+
+    def allocate(self) -> list[np.ndarray]:
+        return [np.empty(s, np.dtype(np_name(d)[3:])) for s, d, _ in self.slots]
+
+
+def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
+    """(kernel module source, driver source, driver constants, workspace plan)."""
+    graph = lower(graph)
+    ws = Workspace(graph)
+    em = Emitter(
+        graph, header="# ws: workspace buffers; kernels: the module above; k: backends.numpy_kernels"
+    )
+    kernels = ["# bpir generated loop kernels\n" + KERNEL_HEADER_IMPORTS + MATH_F32]
+    for i, node in enumerate(graph.nodes):
+        args = [em.name(v) for v in node.inputs]
+        if node.op == "fused":
+            name = f"fused_{len(kernels)}"
+            kernels.append("\n\n" + kernel_source(name, node))
+            _call_kernel(em, ws, node, name, args, i)
+            continue
+        target = em.bind(node.out)
+        if node.op == "constant":
+            em.line(f"{target} = {npb._constant(em, node)}", node)
+        elif node.op == "matmul":
+            out = ws.assign(node.out, node.out.shape, i)
+            em.line(f"{target} = np.matmul({args[0]}, {args[1]}, out={out})", node)
+        elif node.op in npb.UFUNCS:
+            em.line(f"{target} = {npb.UFUNCS[node.op]}({', '.join(args)})", node)
+        else:
+            em.line(f"{target} = {npb.EXPRESSIONS[node.op](node, args)}", node)
+    source = em.finish()
+    return ("".join(kernels) if len(kernels) > 1 else ""), source, em.globals, ws
+
+
+def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int) -> None:
+    a = node.attrs
+    shape, rank = a["shape"], len(a["shape"])
+    call_args = []
+    for v, arg in zip(node.inputs, args):
+        if v.shape == ():
+            call_args.append(f"{np_name(v.dtype)}({arg})")
+        elif len(v.shape) < rank:
+            call_args.append(f"{arg}.reshape({(1,) * (rank - len(v.shape)) + v.shape})")
+        else:
+            call_args.append(arg)
+    kept = a["unreduced"] if a["reduce"] else len(node.outputs)
+    full = tuple(1 if d in a["axes"] else n for d, n in enumerate(shape))
+    targets, buffers = [], []
+    for j, v in enumerate(node.outputs):
+        buf_shape = shape if j < kept else full
+        buffers.append(ws.assign(v, buf_shape, at))
+        targets.append(em.bind(v))
+    lines = [f"{t} = {b}" for t, b in zip(targets, buffers)]
+    em.line("; ".join(lines), node)
+    em.line(f"kernels.{name}({', '.join(call_args + targets)})")
+    for t, v in zip(targets[kept:], node.outputs[kept:]):
+        if v.shape != full:
+            em.line(f"{t} = {t}.reshape({v.shape})")
+
+
+def compile_graph(graph: Graph):
+    """Return (callable taking and returning NumPy arrays, source of kernels and driver)."""
+    kernel_src, driver_src, consts, ws = generate(graph)
+    namespace = {"np": np, "k": numpy_kernels, **consts}
+    if kernel_src:
+        namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
+    namespace["ws"] = ws.allocate()
+    exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
+    run = namespace[Emitter.function_name(graph)]
+    if kernel_src:
+        run = _sealing_first_call(run, namespace["kernels"])
+    return run, kernel_src + "\n\n" + driver_src
+
+
+def _sealing_first_call(run, kernels):
+    """The first call compiles (or loads) every kernel; then seal Numba's cache files."""
+    state = {"sealed": False}
+
+    def call(*args):
+        out = run(*args)
+        if not state["sealed"]:
+            cache.seal(kernels)
+            state["sealed"] = True
+        return out
+
+    call.kernels = kernels  # the generated kernel module, for inspection
+    return call

@@ -1,0 +1,131 @@
+"""Benchmark, in one process: the SGD training step (forward, backward, update compiled as one
+graph) of two MLPs and the transcendental chain, on bpir's Numba and NumPy backends against
+hand-written NumPy and ``jax.jit`` of the same computation. Prints medians, ratios to
+``jax.jit``, GFLOP/s of the big MLP step, and the cold-compile / disk-cache times of the
+small MLP step (each measured in a fresh process).
+
+    python -m examples.bench_cpu [--small]     (or: bpir bench cpu)"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from functools import partial
+
+import numpy as np
+
+import bpir
+from examples.models import chain, init_mlp, mlp_batch, sgd_step
+from examples.timing import median_seconds, table
+
+MLPS = {
+    "small MLP 784-128-10 b128": ([784, 128, 10], 128),
+    "big MLP 784-1024-1024-10 b256": ([784, 1024, 1024, 10], 256),
+}
+
+
+def numpy_step(params, x, labels, lr=0.1):
+    """Textbook backpropagation by hand: ReLU layers, softmax cross-entropy, SGD."""
+    n = len(params) // 2
+    acts, h = [x], x
+    for i in range(1, n):
+        h = np.maximum(h @ params[f"W{i}"] + params[f"b{i}"], 0)
+        acts.append(h)
+    z = h @ params[f"W{n}"] + params[f"b{n}"]
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=1, keepdims=True)
+    batch = x.shape[0]
+    loss = np.mean(np.log(s[:, 0]) - z[np.arange(batch), labels])
+    delta = e / s
+    delta[np.arange(batch), labels] -= 1
+    delta /= np.float32(batch)
+    new = {}
+    for i in range(n, 0, -1):
+        a = acts[i - 1]
+        new[f"W{i}"] = params[f"W{i}"] - lr * (a.T @ delta)
+        new[f"b{i}"] = params[f"b{i}"] - lr * delta.sum(axis=0)
+        if i > 1:
+            delta = (delta @ params[f"W{i}"].T) * (a > 0)
+    return loss, new
+
+
+def numpy_chain(x):
+    return np.tanh(x * np.float32(0.5) + np.float32(1)) / (np.float32(1) + np.exp(-x)) * 1 - np.exp(-x * x)
+
+
+def jax_peers():
+    import jax
+    import jax.numpy as jnp
+
+    from examples.bench_jax import jax_step
+
+    return jax, jax_step, jax.jit(lambda x: jnp.tanh(x * 0.5 + 1) * jax.nn.sigmoid(x) - jnp.exp(-x * x))
+
+
+def mlp_flops(sizes, batch) -> int:
+    gemms = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    return 2 * batch * (3 * gemms - sizes[0] * sizes[1])  # no input gradient for the first layer
+
+
+COLD = """
+import time, numpy as np
+t0 = time.perf_counter()
+import bpir
+from examples.models import init_mlp, mlp_batch, sgd_step
+p = init_mlp([784, 128, 10]); x, l = mlp_batch([784, 128, 10], 128)
+f = bpir.compile(sgd_step, backend="numba", example_args=(p, x, l))
+f(p, x, l)
+print(time.perf_counter() - t0)
+"""
+
+
+def compile_times() -> tuple[float, float]:
+    """Seconds for import + trace + optimize + codegen + compile + first call, in a fresh
+    process with an empty cache, then in a second process hitting the disk cache."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "BPIR_CACHE_DIR": tempfile.mkdtemp(prefix="bpir_bench_cache_"), "PYTHONPATH": root}
+    runs = [subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]  # fmt: skip
+    return float(runs[0].stdout.split()[-1]), float(runs[1].stdout.split()[-1])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--small", action="store_true", help="small MLP and a 1M-element chain only")
+    args = parser.parse_args(argv)
+    jax, jax_step, jax_chain = jax_peers()
+    rows = [["workload", "bpir numba", "bpir numpy", "numpy hand", "jax.jit", "numba/jax", "note"]]
+    for name, (sizes, batch) in list(MLPS.items())[: 1 if args.small else None]:
+        params = init_mlp(sizes)
+        x, labels = mlp_batch(sizes, batch)
+        example = (params, x, labels)
+        fn = bpir.compile(sgd_step, backend="numba", example_args=example)
+        fp = bpir.compile(sgd_step, backend="numpy", example_args=example)
+        with jax.enable_x64(True):
+            dev = jax.device_put(example)
+        t = [median_seconds(partial(fn, *example)), median_seconds(partial(fp, *example)),
+             median_seconds(partial(numpy_step, *example)), median_seconds(partial(jax_step, *dev))]  # fmt: skip
+        gflops = mlp_flops(sizes, batch) / t[0] / 1e9
+        rows.append([name, *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}", f"{gflops:.0f} GFLOP/s"])
+    n = (1 << 20) if args.small else (1 << 24)
+    x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
+    fn = bpir.compile(chain, backend="numba", example_args=(x,))
+    fp = bpir.compile(chain, backend="numpy", example_args=(x,))
+    xd = jax.device_put(x)
+    t = [median_seconds(partial(fn, x), 10), median_seconds(partial(fp, x), 10),
+         median_seconds(partial(numpy_chain, x), 10), median_seconds(partial(jax_chain, xd), 10)]  # fmt: skip
+    rows.append([f"chain {n:,} f32", *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}",
+                 f"{n * 8 / t[0] / 1e9:.2f} GB/s"])  # fmt: skip
+    print(table(rows))
+    cold, cached = compile_times()
+    print(f"small MLP step, fresh process: cold compile + first call {cold:.2f} s; "
+          f"second process (disk cache) {cached:.2f} s (both include importing bpir, numpy, numba)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""What only the Numba backend does: loop kernels in a cached module (a second process compiles
+nothing; a corrupt cache is rebuilt), exact float32, the polynomial float32 math, and a
+workspace that never overwrites results already returned."""
+
+from __future__ import annotations
+
+import glob
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import bpir
+from examples.models import chain, init_mlp, mlp_batch, sgd_step
+
+pytest.importorskip("numba")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PROGRAM = textwrap.dedent("""
+    import numpy as np, bpir
+    from examples.models import init_mlp, mlp_batch, sgd_step
+    p = init_mlp([6, 8, 3]); x, l = mlp_batch([6, 8, 3], 5)
+    f = bpir.compile(sgd_step, backend="numba", example_args=(p, x, l))
+    loss, _ = f(p, x, l)
+    kernels = f._current().run.kernels
+    dispatchers = [getattr(kernels, n) for n in dir(kernels) if n.startswith("fused_")]
+    misses = sum(sum(d.stats.cache_misses.values()) for d in dispatchers)
+    hits = sum(sum(d.stats.cache_hits.values()) for d in dispatchers)
+    print(repr(float(loss)), len(dispatchers), misses, hits)
+""")
+
+
+def run_in_fresh_process(cache_dir: str) -> tuple[float, int, int, int]:
+    env = {**os.environ, "BPIR_CACHE_DIR": cache_dir, "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loss, n, misses, hits = out.stdout.split()[-4:]
+    return float(loss), int(n), int(misses), int(hits)
+
+
+def test_a_second_process_compiles_nothing(tmp_path):
+    first = run_in_fresh_process(str(tmp_path))
+    second = run_in_fresh_process(str(tmp_path))
+    assert first[1] > 0 and first[2] == first[1]  # every kernel compiled once
+    assert second[0] == first[0]
+    assert second[2] == 0 and second[3] == second[1]  # every kernel loaded from the disk cache
+
+
+def test_a_corrupt_cache_is_rebuilt_not_trusted(tmp_path):
+    want = run_in_fresh_process(str(tmp_path))[0]
+    cached = [p for p in glob.glob(str(tmp_path / "**" / "*"), recursive=True) if os.path.isfile(p)]
+    assert any(p.endswith(".py") for p in cached) and any(p.endswith((".nbi", ".nbc")) for p in cached)
+    for path in cached:
+        with open(path, "wb") as fh:
+            fh.write(b"garbage")
+    loss, n, misses, _ = run_in_fresh_process(str(tmp_path))
+    assert loss == want and misses == n
+
+
+def test_float32_stays_float32_in_the_loops():
+    x = np.linspace(-2, 2, 64, dtype=np.float32).reshape(8, 8)
+    f = bpir.compile(lambda x: (x * 0.5 + 1.0) * x - 3.0, backend="numba", example_args=(x,))
+    y = f(x)
+    assert y.dtype == np.float32
+    kernels = f._current().run.kernels
+    (sig,) = kernels.fused_1.signatures
+    assert all("float32" in str(t) for t in sig)
+    assert " double" not in kernels.fused_1.inspect_llvm(sig), "a float64 operation crept into a float32 loop"
+
+
+def test_results_are_not_overwritten_by_the_next_call():
+    params = init_mlp([6, 8, 3])
+    x, labels = mlp_batch([6, 8, 3], 5)
+    f = bpir.compile(sgd_step, backend="numba", example_args=(params, x, labels))
+    loss1, new1 = f(params, x, labels)
+    kept = {k: v.copy() for k, v in new1.items()}
+    f(new1, x * 2, labels)
+    for k in kept:
+        np.testing.assert_array_equal(new1[k], kept[k])
+
+
+def test_source_is_one_readable_module():
+    x = np.ones((4, 4), np.float32)
+    f = bpir.compile(chain, backend="numba", example_args=(x,))
+    src = f.source
+    assert src.count("@njit(parallel=") == 1 and "def fused_1(in0, out0):" in src
+    assert "tanh_f32(" in src and "exp_f32(" in src  # float32 math without libm calls
+    assert "def chain(x):" in src and "kernels.fused_1(x, v0)" in src
+
+
+F32_RANGE = np.concatenate([
+    np.linspace(-120, 100, 400_001, dtype=np.float32),
+    np.geomspace(1e-30, 1, 20_001, dtype=np.float32),
+    -np.geomspace(1e-30, 1, 20_001, dtype=np.float32),
+    np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 88.72, -103.9, 1e-45], np.float32),
+])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "reference"),
+    [
+        ("exp_f32", np.exp),
+        ("tanh_f32", np.tanh),
+        ("sigmoid_f32", lambda x: 1 / (1 + np.exp(-x))),
+    ],
+)
+def test_polynomial_float32_math_is_within_one_ulp(name, reference):
+    from numba import njit
+
+    import backends.numba_loops as loops
+
+    namespace: dict = {}
+    exec(loops.KERNEL_HEADER_IMPORTS + loops.MATH_F32, namespace)
+    fn = namespace[name]
+
+    @njit
+    def evaluate(xs):
+        out = np.empty_like(xs)
+        for i in range(xs.shape[0]):
+            out[i] = fn(xs[i])
+        return out
+
+    got = evaluate(F32_RANGE)
+    with np.errstate(all="ignore"):
+        want = reference(F32_RANGE.astype(np.float64)).astype(np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    ok = ~np.isnan(want)
+    ulps = np.abs(got[ok].view(np.int32).astype(np.int64) - want[ok].view(np.int32).astype(np.int64))
+    assert ulps.max() <= 1, F32_RANGE[ok][ulps.argmax()]
