@@ -21,7 +21,8 @@ import math
 from bpir.ir import Node, Value
 from bpir.types import to_numpy_dtype
 
-PARALLEL_MIN_ELEMENTS = 1 << 20  # below this, thread start-up and contention with BLAS threads cost more
+# below this, thread start-up and contention with spinning BLAS threads (2 cores) cost more than they save
+PARALLEL_MIN_ELEMENTS = 1 << 22
 IDENT = "    "
 
 SCALAR = {
@@ -35,9 +36,21 @@ SCALAR = {
     "ge": "{0} >= {1}", "lt": "{0} < {1}", "le": "{0} <= {1}", "eq": "{0} == {1}", "ne": "{0} != {1}",
     "logical_and": "{0} and {1}", "logical_or": "{0} or {1}", "where": "{1} if {0} else {2}",
 }  # fmt: skip
-LOOPABLE_DTYPES = {"f32", "f64", "i32", "i64", "bool"}  # no float16 arithmetic in Numba on CPU
-KERNEL_HEADER_IMPORTS = "import math\n\nimport numpy as np\nfrom numba import njit, prange\n"
-F32_MATH = {"exp": "exp_f32({0})", "tanh": "tanh_f32({0})", "sigmoid": "sigmoid_f32({0})"}
+LOOPABLE_DTYPES = {
+    "f32",
+    "f64",
+    "i32",
+    "i64",
+    "bool",
+}  # no float16 arithmetic in Numba on CPU
+KERNEL_HEADER_IMPORTS = (
+    "import math\n\nimport numpy as np\nfrom numba import njit, prange\n"
+)
+F32_MATH = {
+    "exp": "exp_f32({0})",
+    "tanh": "tanh_f32({0})",
+    "sigmoid": "sigmoid_f32({0})",
+}
 MATH_F32 = """
 
 @njit(inline="always")
@@ -86,8 +99,15 @@ def np_name(dtype: str) -> str:
 
 def loopable(node: Node) -> bool:
     region = node.attrs["region"]
-    values = [*node.inputs, *node.outputs, *region.inputs, *(v for n in region.nodes for v in n.outputs)]
-    supported = all(n.op in SCALAR or n.op in ("constant", "cast") for n in region.nodes)
+    values = [
+        *node.inputs,
+        *node.outputs,
+        *region.inputs,
+        *(v for n in region.nodes for v in n.outputs),
+    ]
+    supported = all(
+        n.op in SCALAR or n.op in ("constant", "cast") for n in region.nodes
+    )
     return supported and all(v.dtype in LOOPABLE_DTYPES for v in values)
 
 
@@ -116,88 +136,174 @@ def constant_literal(value, dtype: str) -> str:
 
 def kernel_source(name: str, node: Node) -> str:
     """The ``@njit`` function for a fused node: parameters are the node's inputs (already
-    reshaped to the iteration rank; rank-0 inputs as scalars) then its output buffers."""
-    a = node.attrs
-    shape, region = a["shape"], a["region"]
-    rank = len(shape)
-    reduce_kind, kept_outputs = a["reduce"], a["unreduced"] if a["reduce"] else len(region.outputs)
-    axes = set(a["axes"]) if reduce_kind else set()
-    ins = [f"in{i}" for i in range(len(node.inputs))]
-    outs = [f"out{i}" for i in range(len(node.outputs))]
-    size = math.prod(shape)
-    parallel = size >= PARALLEL_MIN_ELEMENTS
-    lines = [f"@njit(parallel={parallel}, cache=True)", f"def {name}({', '.join(ins + outs)}):"]
-    env: dict[Value, str] = {}
-    consts = []
-    for n in region.nodes:  # constants are hoisted out of the loops
-        if n.op == "constant":
-            env[n.out] = f"k{len(consts)}"
-            consts.append(f"{IDENT}k{len(consts)} = {constant_literal(n.attrs['value'], n.out.dtype)}")
-    lines += consts
-    kept_dims = [d for d in range(rank) if d not in axes]
-    red_dims = sorted(axes)
-    idx = [f"i{d}" for d in range(rank)]
-    body: list[str] = []
-    depth = 1
-    if reduce_kind and kept_dims:
-        # parallel over the kept (output) positions, flattened; reduced dims run inside
-        k_total = math.prod(shape[d] for d in kept_dims)
-        loop = "prange" if parallel else "range"
-        body.append(f"{IDENT * depth}for k in {loop}({k_total}):")
-        depth += 1
-        rest = "k"
-        for j, d in enumerate(reversed(kept_dims)):
-            last = j == len(kept_dims) - 1
-            body.append(f"{IDENT * depth}{idx[d]} = {rest}" + ("" if last else f" % {shape[d]}"))
-            if not last:
-                body.append(f"{IDENT * depth}{rest}_ = {rest} // {shape[d]}")
-                rest = f"{rest}_"
-        loop_dims = red_dims
+    reshaped to the iteration rank; rank-0 inputs as scalars) then its output buffers.
+
+    Loops run in memory order. Reductions over trailing axes keep scalar accumulators per
+    output position (parallel over positions); reductions over leading axes (e.g. a bias
+    gradient's column sums) accumulate into a small array while walking rows, so memory is
+    still read in order."""
+    a, k = node.attrs, _Kernel(node)
+    shape, rank = a["shape"], len(a["shape"])
+    parallel = math.prod(shape) >= PARALLEL_MIN_ELEMENTS
+    lines = [
+        f"@njit(parallel={parallel}, cache=True)",
+        f"def {name}({', '.join(k.ins + k.outs)}):",
+    ]
+    lines += k.constants()
+    if not a["reduce"]:
+        lines += k.loops(range(rank), parallel, 1)
+        lines += k.element(1 + rank)
+    elif (
+        max(a["axes"]) - min(a["axes"]) + 1 == len(a["axes"])
+        and max(a["axes"]) == rank - 1
+    ):
+        lines += k.trailing_reduction(parallel)
     else:
-        loop_dims = list(range(rank)) if not reduce_kind else red_dims
-    acc_names = [f"acc{j}" for j in range(len(region.outputs) - kept_outputs)]
-    reduced_vals = list(region.outputs[kept_outputs:])
-    for acc, v in zip(acc_names, reduced_vals):
-        start = "0.0" if reduce_kind == "sum" else "-np.inf"
-        acc_dtype = "f64" if reduce_kind == "sum" and v.dtype in ("f32", "f64") else v.dtype
-        if acc_dtype.startswith("f"):
-            init = f"{np_name(acc_dtype)}({start})"
-        else:
-            init = (
-                f"{np_name(acc_dtype)}(0)" if reduce_kind == "sum" else f"np.iinfo({np_name(acc_dtype)}).min"
+        lines += k.leading_reduction(parallel)
+    return "\n".join(lines) + "\n"
+
+
+class _Kernel:
+    """Pieces of a loop kernel's source for one fused node."""
+
+    def __init__(self, node: Node):
+        a = node.attrs
+        self.node, self.shape, self.region = node, a["shape"], a["region"]
+        self.kind, self.axes = a["reduce"], set(a["axes"]) if a["reduce"] else set()
+        self.kept_outputs = a["unreduced"] if a["reduce"] else len(self.region.outputs)
+        self.ins = [f"in{i}" for i in range(len(node.inputs))]
+        self.outs = [f"out{i}" for i in range(len(node.outputs))]
+        self.idx = [f"i{d}" for d in range(len(self.shape))]
+        self.env: dict[Value, str] = {}
+        self.reduced = list(self.region.outputs[self.kept_outputs :])
+
+    def constants(self) -> list[str]:
+        """Region constants, hoisted out of the loops as typed scalars."""
+        lines = []
+        for n in self.region.nodes:
+            if n.op == "constant":
+                self.env[n.out] = f"k{len(lines)}"
+                lines.append(
+                    f"{IDENT}k{len(lines)} = {constant_literal(n.attrs['value'], n.out.dtype)}"
+                )
+        return lines
+
+    def loops(self, dims, parallel: bool, depth: int) -> list[str]:
+        out = []
+        for j, d in enumerate(dims):
+            loop = "prange" if parallel and j == 0 else "range"
+            out.append(
+                f"{IDENT * (depth + j)}for {self.idx[d]} in {loop}({self.shape[d]}):"
             )
-        body.append(f"{IDENT * depth}{acc} = {init}")
-    for j, d in enumerate(loop_dims):
-        loop = "prange" if parallel and j == 0 and not reduce_kind else "range"
-        body.append(f"{IDENT * depth}for {idx[d]} in {loop}({shape[d]}):")
-        depth += 1
-    for i, (v, arg) in enumerate(zip(region.inputs, node.inputs)):
-        if arg.shape == ():
-            env[v] = ins[i]
-        else:
-            padded = (1,) * (rank - len(arg.shape)) + arg.shape  # the driver passes a reshaped view
-            sub = ", ".join("0" if padded[d] == 1 and shape[d] != 1 else idx[d] for d in range(rank))
-            env[v] = f"x{i}"
-            body.append(f"{IDENT * depth}x{i} = {ins[i]}[{sub}]")
-    for n in region.nodes:
-        if n.op == "constant":
-            continue
-        target = f"t{len(env)}"
-        body.append(f"{IDENT * depth}{target} = {_scalar_expr(n, [env[u] for u in n.inputs])}")
-        env[n.out] = target
-    full_index = ", ".join(idx)
-    for j, v in enumerate(region.outputs[:kept_outputs]):
-        body.append(f"{IDENT * depth}{outs[j]}[{full_index}] = {env[v]}")
-    for acc, v in zip(acc_names, reduced_vals):
-        if reduce_kind == "sum":
-            body.append(f"{IDENT * depth}{acc} += {env[v]}")
-        else:  # NaN propagates as in np.max
-            body.append(f"{IDENT * depth}if {env[v]} > {acc} or {env[v]} != {env[v]}:")
-            body.append(f"{IDENT * (depth + 1)}{acc} = {env[v]}")
-    if reduce_kind:
-        depth = 2 if kept_dims else 1
-        out_index = ", ".join("0" if d in axes else idx[d] for d in range(rank))
-        for j, (acc, v) in enumerate(zip(acc_names, reduced_vals)):
-            value = acc if v.dtype in ("f64", "i64") else f"{np_name(v.dtype)}({acc})"
-            body.append(f"{IDENT * depth}{outs[kept_outputs + j]}[{out_index}] = {value}")
-    return "\n".join(lines + body) + "\n"
+        return out
+
+    def element(self, depth: int) -> list[str]:
+        """Read the inputs at the current index, evaluate the region, store full outputs."""
+        rank, pad = len(self.shape), IDENT * depth
+        lines = []
+        for i, (v, arg) in enumerate(zip(self.region.inputs, self.node.inputs)):
+            if arg.shape == ():
+                self.env[v] = self.ins[i]
+                continue
+            padded = (1,) * (
+                rank - len(arg.shape)
+            ) + arg.shape  # the driver passes a reshaped view
+            sub = ", ".join(
+                "0" if padded[d] == 1 and self.shape[d] != 1 else self.idx[d]
+                for d in range(rank)
+            )
+            self.env[v] = f"x{i}"
+            lines.append(f"{pad}x{i} = {self.ins[i]}[{sub}]")
+        for n in self.region.nodes:
+            if n.op != "constant":
+                target = f"t{len(self.env)}"
+                lines.append(
+                    f"{pad}{target} = {_scalar_expr(n, [self.env[u] for u in n.inputs])}"
+                )
+                self.env[n.out] = target
+        full = ", ".join(self.idx)
+        lines += [
+            f"{pad}{self.outs[j]}[{full}] = {self.env[v]}"
+            for j, v in enumerate(self.region.outputs[: self.kept_outputs])
+        ]
+        return lines
+
+    def _acc_dtype(self, v: Value) -> str:
+        return "f64" if self.kind == "sum" and v.dtype in ("f32", "f64") else v.dtype
+
+    def _start(self, v: Value) -> str:
+        dt = np_name(self._acc_dtype(v))
+        if self.kind == "sum":
+            return f"{dt}(0)"
+        return f"{dt}(-np.inf)" if v.dtype.startswith("f") else f"np.iinfo({dt}).min"
+
+    def _combine(self, acc: str, t: str, pad: str) -> list[str]:
+        if self.kind == "sum":
+            return [f"{pad}{acc} += {t}"]
+        return [
+            f"{pad}if {t} > {acc} or {t} != {t}:",
+            f"{pad}{IDENT}{acc} = {t}",
+        ]  # NaN wins, as in np.max
+
+    def trailing_reduction(self, parallel: bool) -> list[str]:
+        """Kept axes lead: one scalar accumulator per output position, positions in parallel."""
+        rank = len(self.shape)
+        kept = [d for d in range(rank) if d not in self.axes]
+        lines, depth = [], 1
+        if kept:
+            lines.append(
+                f"{IDENT}for p in {'prange' if parallel else 'range'}({math.prod(self.shape[d] for d in kept)}):"
+            )
+            depth, rest = 2, "p"
+            for j, d in enumerate(reversed(kept)):
+                last = j == len(kept) - 1
+                lines.append(
+                    f"{IDENT * 2}{self.idx[d]} = {rest}"
+                    + ("" if last else f" % {self.shape[d]}")
+                )
+                if not last:
+                    lines.append(f"{IDENT * 2}{rest}_ = {rest} // {self.shape[d]}")
+                    rest += "_"
+        accs = [f"acc{j}" for j in range(len(self.reduced))]
+        lines += [
+            f"{IDENT * depth}{acc} = {self._start(v)}"
+            for acc, v in zip(accs, self.reduced)
+        ]
+        red = sorted(self.axes)
+        lines += self.loops(red, False, depth)
+        inner = depth + len(red)
+        lines += self.element(inner)
+        for acc, v in zip(accs, self.reduced):
+            lines += self._combine(acc, self.env[v], IDENT * inner)
+        at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
+        for j, (acc, v) in enumerate(zip(accs, self.reduced)):
+            value = (
+                acc if self._acc_dtype(v) == v.dtype else f"{np_name(v.dtype)}({acc})"
+            )
+            lines.append(
+                f"{IDENT * depth}{self.outs[self.kept_outputs + j]}[{at}] = {value}"
+            )
+        return lines
+
+    def leading_reduction(self, parallel: bool) -> list[str]:
+        """Walk every element in memory order, accumulating into arrays of the output's shape;
+        parallel only over a leading kept axis (no two threads update one accumulator)."""
+        rank = len(self.shape)
+        keep_shape = tuple(1 if d in self.axes else n for d, n in enumerate(self.shape))
+        accs = [f"acc{j}" for j in range(len(self.reduced))]
+        lines = [
+            f"{IDENT}{acc} = np.full({keep_shape}, {self._start(v)})"
+            for acc, v in zip(accs, self.reduced)
+        ]
+        lines += self.loops(range(rank), parallel and 0 not in self.axes, 1)
+        pad = IDENT * (1 + rank)
+        lines += self.element(1 + rank)
+        at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
+        for acc, v in zip(accs, self.reduced):
+            lines += self._combine(f"{acc}[{at}]", self.env[v], pad)
+        for j, acc in enumerate(accs):
+            out = self.outs[self.kept_outputs + j]
+            lines += [f"{IDENT}flat_out, flat_acc = {out}.reshape(-1), {acc}.reshape(-1)",
+                      f"{IDENT}for p in range(flat_acc.shape[0]):",
+                      f"{IDENT * 2}flat_out[p] = flat_acc[p]"]  # fmt: skip
+        return lines
