@@ -4,14 +4,17 @@ kernels, BLAS (``np.matmul``) for contractions, and NumPy for the remaining layo
 gather ops, exactly as the NumPy backend does.
 
 Intermediates of kernels and matmuls live in a workspace allocated once per compiled
-signature: buffers of one shape and dtype whose lifetimes do not overlap share a slot. Results
-returned to the caller are allocated on every call, so the next call never overwrites them
-(the workspace makes a compiled function non-reentrant: one call at a time per function).
+signature: buffers of one shape and dtype whose lifetimes do not overlap share a slot (the
+workspace makes a compiled function non-reentrant: one call at a time per function). Results
+come from ``ResultPool``: a buffer returned earlier is reused only once nothing but the pool
+refers to it any more, so the next call never overwrites an array the caller still holds.
 
 The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
 ``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing."""
 
 from __future__ import annotations
+
+import sys
 
 import numba
 import numpy as np
@@ -53,11 +56,13 @@ class Workspace:
         for v, b in base.items():
             self.end[b] = max(self.end.get(b, -1), last_use.get(v, -1))
         self.slots: list[tuple[tuple, str, int]] = []  # shape, dtype, busy until node index
+        self.results = 0
         self.buffers: list[np.ndarray] = []
 
     def assign(self, v: Value, shape: tuple, at: int) -> str:
         if v in self.returned:
-            return f"np.empty({shape}, {np_name(v.dtype)})"
+            self.results += 1
+            return f"results.get({self.results - 1}, {shape}, {np_name(v.dtype)})"
         for k, (s, d, busy) in enumerate(self.slots):
             if s == shape and d == v.dtype and busy < at:
                 self.slots[k] = (s, d, self.end.get(v, at))
@@ -69,12 +74,34 @@ class Workspace:
         return [np.empty(s, np.dtype(np_name(d)[3:])) for s, d, _ in self.slots]
 
 
+class ResultPool:
+    """Result buffers per output, reused when the caller no longer holds them (checked by
+    reference count, so a view the caller keeps also keeps its buffer out of reuse)."""
+
+    def __init__(self, n: int, keep: int = 2):
+        self.pools: list[list[np.ndarray]] = [[] for _ in range(n)]
+        self.keep = keep
+
+    def get(self, k: int, shape: tuple, dtype) -> np.ndarray:
+        pool = self.pools[k]
+        for buf in pool:
+            # references: the pool's list, the loop variable, getrefcount's argument
+            if sys.getrefcount(buf) <= 3:
+                return buf
+        buf = np.empty(shape, dtype)
+        pool.append(buf)
+        if len(pool) > self.keep:
+            pool.pop(0)
+        return buf
+
+
 def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     """(kernel module source, driver source, driver constants, workspace plan)."""
     graph = lower(graph)
     ws = Workspace(graph)
     em = Emitter(
-        graph, header="# ws: workspace buffers; kernels: the module above; k: backends.numpy_kernels"
+        graph,
+        header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: backends.numpy_kernels",
     )
     kernels = ["# bpir generated loop kernels\n" + KERNEL_HEADER_IMPORTS + MATH_F32]
     for i, node in enumerate(graph.nodes):
@@ -131,6 +158,7 @@ def compile_graph(graph: Graph):
     if kernel_src:
         namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
     namespace["ws"] = ws.allocate()
+    namespace["results"] = ResultPool(ws.results)
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
     run = namespace[Emitter.function_name(graph)]
     if kernel_src:

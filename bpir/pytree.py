@@ -12,63 +12,64 @@ TreeDef = Any  # "*" for a leaf, ["tuple"|"list", [children]], ["dict", [keys], 
 
 def flatten(tree: Any, is_leaf: Callable[[Any], bool] | None = None) -> tuple[list, TreeDef]:
     leaves: list = []
+    return leaves, _flatten(tree, is_leaf, leaves)
 
-    def go(t):
-        if is_leaf is not None and is_leaf(t):
-            leaves.append(t)
-            return "*"
-        if t is None:
-            return None
-        if isinstance(t, (tuple, list)) and not hasattr(t, "_fields"):
-            return ["tuple" if isinstance(t, tuple) else "list", [go(c) for c in t]]
-        if isinstance(t, dict):
-            keys = list(t)
-            if not all(isinstance(k, (str, int)) for k in keys):
-                raise TypeError(f"pytree dict keys must be str or int, got {keys!r}")
-            return ["dict", keys, [go(t[k]) for k in keys]]
+
+def _flatten(t: Any, is_leaf, leaves: list) -> TreeDef:
+    # the pytree walkers are module-level functions: a recursive closure would be a reference
+    # cycle holding the leaves (user arrays, results) until the cyclic GC runs
+    if is_leaf is not None and is_leaf(t):
         leaves.append(t)
         return "*"
-
-    return leaves, go(tree)
+    if t is None:
+        return None
+    if isinstance(t, (tuple, list)) and not hasattr(t, "_fields"):
+        return ["tuple" if isinstance(t, tuple) else "list", [_flatten(c, is_leaf, leaves) for c in t]]
+    if isinstance(t, dict):
+        keys = list(t)
+        if not all(isinstance(k, (str, int)) for k in keys):
+            raise TypeError(f"pytree dict keys must be str or int, got {keys!r}")
+        return ["dict", keys, [_flatten(t[k], is_leaf, leaves) for k in keys]]
+    leaves.append(t)
+    return "*"
 
 
 def flatten_like(tree: Any, treedef: TreeDef) -> list | None:
     """The leaves of ``tree`` in ``treedef``'s order, or None if the structures differ. Dict
     keys match by name, not position (``jax.device_put`` of a dict returns it key-sorted)."""
     leaves: list = []
+    return leaves if _collect_like(tree, treedef, leaves) else None
 
-    def go(t, d) -> bool:
-        if d == "*":
-            if isinstance(t, (tuple, list, dict)) or t is None:
-                return False
-            leaves.append(t)
-            return True
-        if d is None:
-            return t is None
-        if d[0] == "dict":
-            return (isinstance(t, dict) and set(t) == set(d[1])
-                    and all(go(t[k], c) for k, c in zip(d[1], d[2])))  # fmt: skip
-        want = tuple if d[0] == "tuple" else list
-        return (isinstance(t, want) and not hasattr(t, "_fields") and len(t) == len(d[1])
-                and all(go(x, c) for x, c in zip(t, d[1])))  # fmt: skip
 
-    return leaves if go(tree, treedef) else None
+def _collect_like(t: Any, d: TreeDef, leaves: list) -> bool:
+    if d == "*":
+        if isinstance(t, (tuple, list, dict)) or t is None:
+            return False
+        leaves.append(t)
+        return True
+    if d is None:
+        return t is None
+    if d[0] == "dict":
+        return (isinstance(t, dict) and set(t) == set(d[1])
+                and all(_collect_like(t[k], c, leaves) for k, c in zip(d[1], d[2])))  # fmt: skip
+    want = tuple if d[0] == "tuple" else list
+    return (isinstance(t, want) and not hasattr(t, "_fields") and len(t) == len(d[1])
+            and all(_collect_like(x, c, leaves) for x, c in zip(t, d[1])))  # fmt: skip
 
 
 def unflatten(treedef: TreeDef, leaves: list) -> Any:
-    it = iter(leaves)
+    return _build(treedef, iter(leaves))
 
-    def go(d):
-        if d == "*":
-            return next(it)
-        if d is None:
-            return None
-        if d[0] == "dict":
-            return {k: go(c) for k, c in zip(d[1], d[2])}
-        children = [go(c) for c in d[1]]
-        return tuple(children) if d[0] == "tuple" else children
 
-    return go(treedef)
+def _build(d: TreeDef, it) -> Any:
+    if d == "*":
+        return next(it)
+    if d is None:
+        return None
+    if d[0] == "dict":
+        return {k: _build(c, it) for k, c in zip(d[1], d[2])}
+    children = [_build(c, it) for c in d[1]]
+    return tuple(children) if d[0] == "tuple" else children
 
 
 def leaf_paths(treedef: TreeDef, root: str) -> list[str]:

@@ -82,6 +82,23 @@ def test_results_are_not_overwritten_by_the_next_call():
         np.testing.assert_array_equal(new1[k], kept[k])
 
 
+def test_result_buffers_are_reused_only_once_the_caller_lets_go():
+    x = np.linspace(-1, 1, 1000, dtype=np.float32)
+    f = bpir.compile(chain, backend="numba", example_args=(x,))
+    addresses = set()
+    for _ in range(4):
+        y = f(x)
+        addresses.add(y.__array_interface__["data"][0])
+        del y
+    assert len(addresses) == 1  # dropped results: one buffer, no page faults per call
+    a, b = f(x), f(x)
+    view = a[:10]
+    del a
+    c = f(x)
+    assert not np.shares_memory(view, c) and not np.shares_memory(b, c)
+    np.testing.assert_array_equal(c, chain(x))
+
+
 def test_source_is_one_readable_module():
     x = np.ones((4, 4), np.float32)
     f = bpir.compile(chain, backend="numba", example_args=(x,))
