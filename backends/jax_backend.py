@@ -33,57 +33,28 @@ from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
 from . import jax_kernels
+from .array_api import dtype_of, elementwise_calls, expressions, literal
 from .codegen import Emitter, decompose_missing
-from .numpy_backend import _index, _kw, _literal, _pool
 
-FUNCTIONS = {
-    "neg": "jnp.negative", "exp": "jnp.exp", "log": "jnp.log", "log1p": "jnp.log1p",
-    "expm1": "jnp.expm1", "tanh": "jnp.tanh", "sqrt": "jnp.sqrt", "rsqrt": "lax.rsqrt",
-    "abs": "jnp.abs", "sign": "jnp.sign", "sin": "jnp.sin", "cos": "jnp.cos",
-    "sigmoid": "jax.nn.sigmoid", "reciprocal": "jnp.reciprocal", "erf": "lax.erf",
-    "logical_not": "jnp.logical_not", "add": "jnp.add", "sub": "jnp.subtract",
-    "mul": "jnp.multiply", "div": "jnp.divide", "pow": "jnp.power", "maximum": "jnp.maximum",
-    "minimum": "jnp.minimum", "gt": "jnp.greater", "ge": "jnp.greater_equal", "lt": "jnp.less",
-    "le": "jnp.less_equal", "eq": "jnp.equal", "ne": "jnp.not_equal",
-    "logical_and": "jnp.logical_and", "logical_or": "jnp.logical_or", "where": "jnp.where",
-    "matmul": "k.matmul",
-}  # fmt: skip
+FUNCTIONS = elementwise_calls("jnp", sigmoid="jax.nn.sigmoid", rsqrt="lax.rsqrt", erf="lax.erf")
+FUNCTIONS |= {"where": "jnp.where", "matmul": "k.matmul"}
 
 
 def _dt(name: str) -> str:
-    return f"jnp.{to_numpy_dtype(name).name}"
+    return dtype_of("jnp", name)
 
 
-EXPRESSIONS = {
-    "cast": lambda n, a: f"{a[0]}.astype({_dt(n.attrs['dtype'])})",
-    "broadcast_to": lambda n, a: f"jnp.broadcast_to({a[0]}, {n.attrs['shape']})",
-    "reshape": lambda n, a: f"jnp.reshape({a[0]}, {n.out.shape})",
-    "squeeze": lambda n, a: f"jnp.reshape({a[0]}, {n.out.shape})",
-    "expand_dims": lambda n, a: f"jnp.reshape({a[0]}, {n.out.shape})",
-    "transpose": lambda n, a: f"jnp.transpose({a[0]}, {n.attrs['perm']})",
-    "slice": lambda n, a: f"{a[0]}{_index(n)}",
-    "pad": lambda n, a: f"k.pad({a[0]}, {_kw(n, 'lo', 'hi', 'interior', 'value')})",
-    "concatenate": lambda n, a: f"jnp.concatenate([{', '.join(a)}], axis={n.attrs['axis']})",
-    "reduce_sum": lambda n, a: f"jnp.sum({a[0]}, axis={n.attrs['axes']}, keepdims={n.attrs['keepdims']})",
-    "reduce_max": lambda n, a: f"jnp.max({a[0]}, axis={n.attrs['axes']}, keepdims={n.attrs['keepdims']})",
-    "argmax": lambda n, a: f"jnp.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']})"
-    ".astype(jnp.int64)",
-    "conv2d": lambda n, a: f"k.conv2d({a[0]}, {a[1]}, {_kw(n, 'stride', 'padding', 'dilation', 'groups')})",
-    "conv2d_input_grad": lambda n, a: f"k.conv2d_input_grad({a[0]}, {a[1]}, "
-    f"{_kw(n, 'stride', 'padding', 'dilation', 'groups', 'input_hw')})",
-    "conv2d_weight_grad": lambda n, a: f"k.conv2d_weight_grad({a[0]}, {a[1]}, "
-    f"{_kw(n, 'stride', 'padding', 'dilation', 'groups', 'kernel_hw')})",
-    "max_pool2d": lambda n, a: f"k.max_pool2d({a[0]}, {_pool(n)})",
-    "avg_pool2d": lambda n, a: f"k.avg_pool2d({a[0]}, {_pool(n)})",
-    "avg_pool2d_grad": lambda n, a: f"k.avg_pool2d_grad({a[0]}, {_pool(n)}, {_kw(n, 'input_hw')})",
-    "take_along_axis": lambda n, a: f"jnp.take_along_axis({a[0]}, {a[1]}, axis={n.attrs['axis']})",
-    "scatter_add_along_axis": lambda n, a: f"k.scatter_add_along_axis({a[0]}, {a[1]}, "
-    f"{_kw(n, 'axis', 'dim')})",
-    "one_hot": lambda n, a: f"k.one_hot({a[0]}, {n.attrs['num_classes']}, {_dt(n.attrs['dtype'])})",
-    "iota": lambda n, a: f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {n.attrs['shape']}, {n.attrs['axis']})",
-}  # fmt: skip
 # max_pool2d_grad is lowered through its decomposition: it keeps bpir's documented tie rule
 # (first maximal element of each window), which XLA's select-and-scatter does not promise.
+EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("where", "max_pool2d_grad")} | {
+    "cast": lambda n, a: f"{a[0]}.astype({_dt(n.attrs['dtype'])})",
+    "argmax": lambda n, a: (
+        f"jnp.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']}).astype(jnp.int64)"
+    ),
+    "iota": lambda n, a: (
+        f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {n.attrs['shape']}, {n.attrs['axis']})"
+    ),
+}
 SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}
 
 
@@ -106,7 +77,7 @@ def generate(graph: Graph) -> tuple[str, dict]:
 def _constant(em: Emitter, node: Node) -> str:
     value = node.attrs["value"]
     if value.ndim == 0:
-        return f"jnp.asarray({_literal(value.item())}, {_dt(node.out.dtype)})"
+        return f"jnp.asarray({literal(value.item())}, {_dt(node.out.dtype)})"
     return em.constant(value)
 
 

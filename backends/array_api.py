@@ -1,0 +1,90 @@
+"""Source templates shared by the backends that emit NumPy-style array calls (the NumPy backend,
+the Numba backend's driver, the JAX backend): one op table with the array module's name
+(``np`` or ``jnp``) filled in. Each backend overrides only what its library spells
+differently; windowed ops and scatters call the backend's kernel module ``k``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from bpir.ir import Node
+from bpir.types import to_numpy_dtype
+
+# op -> function of the array module with the same semantics
+ELEMENTWISE = {
+    "neg": "negative", "exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1",
+    "tanh": "tanh", "sqrt": "sqrt", "abs": "abs", "sign": "sign", "sin": "sin", "cos": "cos",
+    "reciprocal": "reciprocal", "logical_not": "logical_not", "add": "add", "sub": "subtract",
+    "mul": "multiply", "div": "divide", "pow": "power", "maximum": "maximum", "minimum": "minimum",
+    "gt": "greater", "ge": "greater_equal", "lt": "less", "le": "less_equal", "eq": "equal",
+    "ne": "not_equal", "logical_and": "logical_and", "logical_or": "logical_or",
+}  # fmt: skip
+
+Expression = Callable[[Node, list[str]], str]
+
+
+def elementwise_calls(xp: str, **overrides: str) -> dict[str, str]:
+    """op -> callable name, e.g. ``{"exp": "np.exp", ...}``."""
+    return {op: f"{xp}.{fn}" for op, fn in ELEMENTWISE.items()} | overrides
+
+
+def dtype_of(xp: str, name: str) -> str:
+    return f"{xp}.{to_numpy_dtype(name).name}"
+
+
+def literal(value) -> str:
+    """Python source for an attribute value; non-finite floats spelled so they evaluate."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"float('{value}')"
+    return repr(value)
+
+
+def kw(node: Node, *names: str) -> str:
+    return ", ".join(f"{n}={literal(node.attrs[n])}" for n in names)
+
+
+def index(node: Node) -> str:
+    a = node.attrs
+    parts = [f"{s}:{e}" + (f":{st}" if st != 1 else "") for s, e, st in zip(a["start"], a["stop"], a["step"])]
+    return "[" + ", ".join(parts) + "]" if parts else "[()]"
+
+
+def expressions(xp: str) -> dict[str, Expression]:
+    """op -> f(node, argument names) -> Python expression, for the ops every array library has."""
+    conv = ("stride", "padding", "dilation", "groups")
+    pool = ("kernel", "stride", "padding")
+
+    def reduction(fn: str) -> Expression:
+        return lambda n, a: f"{xp}.{fn}({a[0]}, axis={n.attrs['axes']}, keepdims={n.attrs['keepdims']})"
+
+    return {
+        "where": lambda n, a: f"{xp}.where({a[0]}, {a[1]}, {a[2]})",
+        "broadcast_to": lambda n, a: f"{xp}.broadcast_to({a[0]}, {n.attrs['shape']})",
+        "reshape": lambda n, a: f"{xp}.reshape({a[0]}, {n.out.shape})",
+        "squeeze": lambda n, a: f"{xp}.reshape({a[0]}, {n.out.shape})",
+        "expand_dims": lambda n, a: f"{xp}.reshape({a[0]}, {n.out.shape})",
+        "transpose": lambda n, a: f"{xp}.transpose({a[0]}, {n.attrs['perm']})",
+        "slice": lambda n, a: f"{a[0]}{index(n)}",
+        "pad": lambda n, a: f"k.pad({a[0]}, {kw(n, 'lo', 'hi', 'interior', 'value')})",
+        "concatenate": lambda n, a: f"{xp}.concatenate([{', '.join(a)}], axis={n.attrs['axis']})",
+        "reduce_sum": reduction("sum"),
+        "reduce_max": reduction("max"),
+        "argmax": lambda n, a: f"{xp}.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']})",
+        "conv2d": lambda n, a: f"k.conv2d({a[0]}, {a[1]}, {kw(n, *conv)})",
+        "conv2d_input_grad": lambda n, a: f"k.conv2d_input_grad({a[0]}, {a[1]}, {kw(n, *conv, 'input_hw')})",
+        "conv2d_weight_grad": lambda n, a: (
+            f"k.conv2d_weight_grad({a[0]}, {a[1]}, {kw(n, *conv, 'kernel_hw')})"
+        ),
+        "max_pool2d": lambda n, a: f"k.max_pool2d({a[0]}, {kw(n, *pool)})",
+        "max_pool2d_grad": lambda n, a: f"k.max_pool2d_grad({a[0]}, {a[1]}, {kw(n, *pool)})",
+        "avg_pool2d": lambda n, a: f"k.avg_pool2d({a[0]}, {kw(n, *pool)})",
+        "avg_pool2d_grad": lambda n, a: f"k.avg_pool2d_grad({a[0]}, {kw(n, *pool, 'input_hw')})",
+        "take_along_axis": lambda n, a: f"{xp}.take_along_axis({a[0]}, {a[1]}, axis={n.attrs['axis']})",
+        "scatter_add_along_axis": lambda n, a: (
+            f"k.scatter_add_along_axis({a[0]}, {a[1]}, {kw(n, 'axis', 'dim')})"
+        ),
+        "one_hot": lambda n, a: (
+            f"k.one_hot({a[0]}, {n.attrs['num_classes']}, {dtype_of(xp, n.attrs['dtype'])})"
+        ),
+    }
