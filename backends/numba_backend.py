@@ -28,7 +28,8 @@ from bpir.passes.rewrite import rewrite
 from . import numpy_backend as npb
 from . import numpy_kernels
 from .codegen import Emitter, decompose_missing
-from .numba_loops import KERNEL_HEADER_IMPORTS, MATH_F32, kernel_source, loopable, np_name
+from .numba_loops import kernel_source, loopable, np_name
+from .numba_math import HEADER
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 
@@ -103,7 +104,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
         graph,
         header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: backends.numpy_kernels",
     )
-    kernels = ["# bpir generated loop kernels\n" + KERNEL_HEADER_IMPORTS + MATH_F32]
+    kernels = ["# bpir generated loop kernels\n" + HEADER]
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
         if node.op == "fused":

@@ -6,13 +6,8 @@ Outer loops are ``prange`` (parallel) when the iteration space is large enough t
 the thread pool's start; float32 stays float32 (constants are typed); float32 sums
 accumulate in float64 and round once when written.
 
-pip's Numba has no vector math library, so ``np.exp``/``np.tanh`` in a loop are scalar libm
-calls that block vectorisation. For float32, exp, tanh and sigmoid are emitted as calls to
-the helpers of ``MATH_F32`` instead: Cephes' float32 polynomials (range reduction by bit
-moves, then only multiply-adds and one division), which LLVM vectorises 16 lanes wide on
-AVX-512. Error bound, tested over the float32 range (inf, nan, overflow, subnormals, -0.0
-included) against float64 NumPy rounded to float32: exp and tanh at most 1 ulp, sigmoid at
-most 2 ulp. float64 keeps NumPy's (libm) functions."""
+exp, tanh and sigmoid call the vectorisable helpers of ``numba_math`` (no vector math library
+in pip's Numba)."""
 
 from __future__ import annotations
 
@@ -21,8 +16,13 @@ import math
 from bpir.ir import Node, Value
 from bpir.types import to_numpy_dtype
 
-# below this, thread start-up and contention with spinning BLAS threads (2 cores) cost more than they save
-PARALLEL_MIN_ELEMENTS = 1 << 22
+from .numba_math import POLYNOMIAL
+
+# below this much work (elements, a transcendental counting TRANSCENDENTAL_COST), thread start-up
+# and contention with spinning BLAS threads (2 cores) cost more than they save
+PARALLEL_MIN_WORK = 1 << 22
+TRANSCENDENTAL = {"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "sin", "cos", "erf", "pow"}
+TRANSCENDENTAL_COST = 16
 IDENT = "    "
 
 SCALAR = {
@@ -43,83 +43,6 @@ LOOPABLE_DTYPES = {
     "i64",
     "bool",
 }  # no float16 arithmetic in Numba on CPU
-KERNEL_HEADER_IMPORTS = (
-    "import math\n\nimport numpy as np\nfrom numba import njit, prange, types\n"
-    "from numba.extending import intrinsic\n"
-)
-F32_MATH = {
-    "exp": "exp_f32({0})",
-    "tanh": "tanh_f32({0})",
-    "sigmoid": "sigmoid_f32({0})",
-}
-MATH_F32 = """
-f32 = np.float32
-
-
-@intrinsic
-def f32_bits(typingctx, x):
-    # the bits of a float32 as an int32 (a register move; it vectorises)
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int32))
-
-    return types.int32(types.float32), codegen
-
-
-@intrinsic
-def bits_f32(typingctx, x):
-    # the float32 whose bits are an int32
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float32))
-
-    return types.float32(types.int32), codegen
-
-
-@njit(inline="always")
-def exp_core(x):
-    # exp of a float32 that is not NaN (Cephes expf): x = k*ln2 + r with k an integer and
-    # |r| <= ln2/2 (ln2 in two parts, so k*ln2 is exact enough), exp(r) by a degree-6 minimax
-    # polynomial, and 2**k built in the exponent bits in two halves (no overflow of the scale
-    # before the product, subnormal results rounded once)
-    x = min(max(x, f32(-104.0)), f32(89.0))  # beyond, float32 results no longer change
-    t = x * f32(1.4426950408889634) + f32(12582912.0)  # 1.5 * 2**23: rounds x/ln2 to k
-    k = t - f32(12582912.0)
-    r = x - k * f32(0.693359375)
-    r = r - k * f32(-2.12194440e-4)
-    p = f32(1.9875691500e-4) * r + f32(1.3981999507e-3)
-    p = p * r + f32(8.3334519073e-3)
-    p = p * r + f32(4.1665795894e-2)
-    p = p * r + f32(1.6666665459e-1)
-    p = p * r + f32(5.0000001201e-1)
-    p = p * (r * r) + r + f32(1.0)
-    ki = f32_bits(t) - np.int32(0x4B400000)  # t's low bits hold k
-    half = ki >> 1
-    return p * bits_f32((half + np.int32(127)) << 23) * bits_f32((ki - half + np.int32(127)) << 23)
-
-
-@njit(inline="always")
-def exp_f32(x):
-    return exp_core(x) if x == x else x
-
-
-@njit(inline="always")
-def sigmoid_f32(x):
-    e = exp_core(-abs(x))  # never overflows: 1 / (1 + e) or, for x < 0, e / (1 + e)
-    return (f32(1.0) if x >= 0 else e) / (f32(1.0) + e) if x == x else x
-
-
-@njit(inline="always")
-def tanh_f32(x):
-    a = abs(x)
-    if a < f32(0.625):  # Cephes tanhf: odd minimax polynomial, no cancellation near 0
-        s = x * x
-        p = f32(-5.70498872745e-3) * s + f32(2.06390887954e-2)
-        p = p * s - f32(5.37397155531e-2)
-        p = p * s + f32(1.33314422036e-1)
-        p = p * s - f32(3.33332819422e-1)
-        return p * s * x + x if a != 0 else x  # keeps the sign of -0.0
-    z = f32(1.0) - f32(2.0) / (exp_core(a + a) + f32(1.0))
-    return (z if x > 0 else -z) if x == x else x
-"""
 
 
 def np_name(dtype: str) -> str:
@@ -145,8 +68,8 @@ def _scalar_expr(node: Node, args: list[str]) -> str:
         if dtype == "bool":
             return f"{args[0]} != 0"
         return f"{np_name(dtype)}({args[0]})" if src != dtype else args[0]
-    if dtype == "f32" and node.op in F32_MATH:
-        return F32_MATH[node.op].format(*args)
+    if (dtype, node.op) in POLYNOMIAL:
+        return POLYNOMIAL[dtype, node.op].format(*args)
     expr = SCALAR[node.op].format(*args, one=f"{np_name(dtype)}(1)")
     # integer ops narrower than int64 are widened by Numba: cast back so the dtype is exact
     return f"{np_name(dtype)}({expr})" if dtype == "i32" else expr
@@ -171,20 +94,22 @@ def kernel_source(name: str, node: Node) -> str:
     still read in order."""
     a, k = node.attrs, _Kernel(node)
     shape, rank = a["shape"], len(a["shape"])
-    parallel = math.prod(shape) >= PARALLEL_MIN_ELEMENTS
+    cost = 1 + TRANSCENDENTAL_COST * sum(n.op in TRANSCENDENTAL for n in a["region"].nodes)
+    parallel = math.prod(shape) * cost >= PARALLEL_MIN_WORK
+    body = k.constants()
+    if not a["reduce"]:
+        body += k.loops(range(rank), parallel, 1)
+        body += k.element(1 + rank)
+    elif max(a["axes"]) - min(a["axes"]) + 1 == len(a["axes"]) and max(a["axes"]) == rank - 1:
+        body += k.trailing_reduction(parallel)
+    else:
+        body += k.leading_reduction(parallel)
+    parallel = any("prange(" in line for line in body)  # some reductions have no parallel loop
     lines = [
-        f"@njit(parallel={parallel}, cache=True)",
+        f"@njit(parallel={parallel}, cache=True, error_model='numpy')",  # NumPy's x/0, vectorisable
         f"def {name}({', '.join(k.ins + k.outs)}):",
     ]
-    lines += k.constants()
-    if not a["reduce"]:
-        lines += k.loops(range(rank), parallel, 1)
-        lines += k.element(1 + rank)
-    elif max(a["axes"]) - min(a["axes"]) + 1 == len(a["axes"]) and max(a["axes"]) == rank - 1:
-        lines += k.trailing_reduction(parallel)
-    else:
-        lines += k.leading_reduction(parallel)
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + body) + "\n"
 
 
 class _Kernel:

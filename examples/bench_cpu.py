@@ -1,8 +1,11 @@
 """Benchmark, in one process: the SGD training step (forward, backward, update compiled as one
 graph) of two MLPs and the transcendental chain, on bpir's Numba and NumPy backends against
 hand-written NumPy and ``jax.jit`` of the same computation. Prints medians, ratios to
-``jax.jit``, GFLOP/s of the big MLP step, and the cold-compile / disk-cache times of the
-small MLP step (each measured in a fresh process).
+``jax.jit``, GFLOP/s of the big MLP step (next to OpenBLAS's own sgemm rate here), and the
+cold-compile / disk-cache times of the small MLP step (each measured in a fresh process).
+
+The peers are timed round-robin (one call of each per round) so that load from other
+processes on a shared machine slows them alike and the ratios stay fair.
 
     python -m examples.bench_cpu [--small]     (or: bpir bench cpu)"""
 
@@ -10,16 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from functools import partial
 
 import numpy as np
 
 import bpir
 from examples.models import chain, init_mlp, mlp_batch, sgd_step
-from examples.timing import median_seconds, table
+from examples.timing import block, table
 
 MLPS = {
     "small MLP 784-128-10 b128": ([784, 128, 10], 128),
@@ -54,7 +59,7 @@ def numpy_step(params, x, labels, lr=0.1):
 
 
 def numpy_chain(x):
-    return np.tanh(x * np.float32(0.5) + np.float32(1)) / (np.float32(1) + np.exp(-x)) * 1 - np.exp(-x * x)
+    return np.tanh(x * np.float32(0.5) + np.float32(1)) / (np.float32(1) + np.exp(-x)) - np.exp(-x * x)
 
 
 def jax_peers():
@@ -71,26 +76,53 @@ def mlp_flops(sizes, batch) -> int:
     return 2 * batch * (3 * gemms - sizes[0] * sizes[1])  # no input gradient for the first layer
 
 
+def interleaved_medians(fns, rounds: int = 6, per_round: int = 5, budget_s: float = 30.0) -> list[float]:
+    """Median seconds of each callable over ``rounds`` rounds; in each round every callable
+    runs one untimed call (its threads wake, the previous peer's spinning threads settle),
+    then ``per_round`` timed calls. Slow load drift hits all peers alike, while no peer is
+    timed right after another's thread pool (OpenBLAS, XLA, Numba) was busy."""
+    times: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    for r in range(rounds):
+        if r >= 2 and time.perf_counter() - start > budget_s:
+            break
+        for fn, ts in zip(fns, times):
+            block(fn())
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                block(fn())
+                ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
+
+
+def sgemm_gflops(n: int = 1024) -> float:
+    """OpenBLAS's float32 GEMM rate on this machine (n x n times n x n), the big MLP's ceiling."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    (t,) = interleaved_medians([partial(np.matmul, a, a)])
+    return 2 * n**3 / t / 1e9
+
+
 COLD = """
-import time, numpy as np
+import time
 t0 = time.perf_counter()
-import bpir
+import numpy as np, bpir, backends.numba_backend
 from examples.models import init_mlp, mlp_batch, sgd_step
+t1 = time.perf_counter()
 p = init_mlp([784, 128, 10]); x, l = mlp_batch([784, 128, 10], 128)
 f = bpir.compile(sgd_step, backend="numba", example_args=(p, x, l))
 f(p, x, l)
-print(time.perf_counter() - t0)
+print(t1 - t0, time.perf_counter() - t1)
 """
 
 
-def compile_times() -> tuple[float, float]:
-    """Seconds for import + trace + optimize + codegen + compile + first call, in a fresh
-    process with an empty cache, then in a second process hitting the disk cache."""
+def compile_times() -> list[tuple[float, float]]:
+    """(imports, trace + optimize + codegen + compile + first call) seconds of the small MLP
+    step in a fresh process with an empty cache, then in a second one hitting the disk cache."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "BPIR_CACHE_DIR": tempfile.mkdtemp(prefix="bpir_bench_cache_"), "PYTHONPATH": root}
     runs = [subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True, check=True)
             for _ in range(2)]  # fmt: skip
-    return float(runs[0].stdout.split()[-1]), float(runs[1].stdout.split()[-1])
+    return [tuple(float(t) for t in run.stdout.split()[-2:]) for run in runs]
 
 
 def main(argv=None) -> int:
@@ -107,23 +139,34 @@ def main(argv=None) -> int:
         fp = bpir.compile(sgd_step, backend="numpy", example_args=example)
         with jax.enable_x64(True):
             dev = jax.device_put(example)
-        t = [median_seconds(partial(fn, *example)), median_seconds(partial(fp, *example)),
-             median_seconds(partial(numpy_step, *example)), median_seconds(partial(jax_step, *dev))]  # fmt: skip
+        peers = [
+            partial(fn, *example),
+            partial(fp, *example),
+            partial(numpy_step, *example),
+            partial(jax_step, *dev),
+        ]
+        t = interleaved_medians(peers, per_round=20 if batch < 256 else 5)
         gflops = mlp_flops(sizes, batch) / t[0] / 1e9
         rows.append([name, *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}", f"{gflops:.0f} GFLOP/s"])
     n = (1 << 20) if args.small else (1 << 24)
-    x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
-    fn = bpir.compile(chain, backend="numba", example_args=(x,))
-    fp = bpir.compile(chain, backend="numpy", example_args=(x,))
-    xd = jax.device_put(x)
-    t = [median_seconds(partial(fn, x), 10), median_seconds(partial(fp, x), 10),
-         median_seconds(partial(numpy_chain, x), 10), median_seconds(partial(jax_chain, xd), 10)]  # fmt: skip
-    rows.append([f"chain {n:,} f32", *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}",
-                 f"{n * 8 / t[0] / 1e9:.2f} GB/s"])  # fmt: skip
+    for dtype in ("float32", "float64"):
+        x = np.random.default_rng(0).standard_normal(n).astype(dtype)
+        fn = bpir.compile(chain, backend="numba", example_args=(x,))
+        fp = bpir.compile(chain, backend="numpy", example_args=(x,))
+        with jax.enable_x64(dtype == "float64"):
+            xd = jax.device_put(x)
+            peers = [partial(fn, x), partial(fp, x), partial(numpy_chain, x), partial(jax_chain, xd)]
+            t = interleaved_medians(peers, 4, 3)
+        rows.append([f"chain {n:,} {dtype}", *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}",
+                     f"{n * 2 * x.itemsize / t[0] / 1e9:.2f} GB/s"])  # fmt: skip
     print(table(rows))
-    cold, cached = compile_times()
-    print(f"small MLP step, fresh process: cold compile + first call {cold:.2f} s; "
-          f"second process (disk cache) {cached:.2f} s (both include importing bpir, numpy, numba)")  # fmt: skip
+    print(f"OpenBLAS sgemm 1024^3 float32 here: {sgemm_gflops():.0f} GFLOP/s")
+    (imp0, cold), (imp1, cached) = compile_times()
+    print(
+        f"small MLP step, fresh process, empty cache: trace + optimize + codegen + Numba compile + "
+        f"first call {cold:.2f} s (+ imports {imp0:.2f} s = {imp0 + cold:.2f} s)"
+    )
+    print(f"second process, disk cache: {cached:.2f} s (+ imports {imp1:.2f} s = {imp1 + cached:.2f} s)")
     return 0
 
 
