@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from functools import partial
 
 import numpy as np
 
 import bpir
 from examples.models import chain, init_mlp, mlp_batch, sgd_step
-from examples.timing import block, table
+from examples.timing import interleaved_medians, table
 
 MLPS = {
     "small MLP 784-128-10 b128": ([784, 128, 10], 128),
@@ -74,25 +72,6 @@ def jax_peers():
 def mlp_flops(sizes, batch) -> int:
     gemms = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     return 2 * batch * (3 * gemms - sizes[0] * sizes[1])  # no input gradient for the first layer
-
-
-def interleaved_medians(fns, rounds: int = 6, per_round: int = 5, budget_s: float = 30.0) -> list[float]:
-    """Median seconds of each callable over ``rounds`` rounds; in each round every callable
-    runs one untimed call (its threads wake, the previous peer's spinning threads settle),
-    then ``per_round`` timed calls. Slow load drift hits all peers alike, while no peer is
-    timed right after another's thread pool (OpenBLAS, XLA, Numba) was busy."""
-    times: list[list[float]] = [[] for _ in fns]
-    start = time.perf_counter()
-    for r in range(rounds):
-        if r >= 2 and time.perf_counter() - start > budget_s:
-            break
-        for fn, ts in zip(fns, times):
-            block(fn())
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                block(fn())
-                ts.append(time.perf_counter() - t0)
-    return [statistics.median(ts) for ts in times]
 
 
 def sgemm_gflops(n: int = 1024) -> float:

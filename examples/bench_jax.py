@@ -17,7 +17,7 @@ import jax.numpy as jnp
 
 import bpir
 from examples.models import init_mlp, mlp_batch, sgd_step
-from examples.timing import median_seconds, table
+from examples.timing import interleaved_medians, table
 
 MODELS = {
     "small MLP 784-128-10 b128": ([784, 128, 10], 128),
@@ -59,8 +59,10 @@ def main(argv=None) -> int:
         dev = jax.device_put((params, x))
         with jax.enable_x64(True):
             dev_labels = jax.device_put(labels)
-        mine = median_seconds(partial(f, dev[0], dev[1], dev_labels))
-        theirs = median_seconds(partial(jax_step, dev[0], dev[1], dev_labels))
+        mine, theirs = interleaved_medians(
+            [partial(f, dev[0], dev[1], dev_labels), partial(jax_step, dev[0], dev[1], dev_labels)],
+            per_round=20,
+        )
         ours_hlo = f._current().run.lower().compile().as_text()
         with jax.enable_x64(True):
             their_hlo = jax_step.lower(dev[0], dev[1], dev_labels).compile().as_text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 
 
 def block(result):
@@ -18,19 +17,23 @@ def block(result):
     return result
 
 
-def median_seconds(
-    fn: Callable[[], object], repeats: int = 30, warmup: int = 3, budget_s: float = 20.0
-) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs (fewer if ``budget_s`` runs out)."""
-    for _ in range(warmup):
-        block(fn())
-    times: list[float] = []
+def interleaved_medians(fns, rounds: int = 6, per_round: int = 5, budget_s: float = 30.0) -> list[float]:
+    """Median seconds of each callable over ``rounds`` rounds; in each round every callable
+    runs one untimed call (its threads wake, the previous peer's spinning threads settle),
+    then ``per_round`` timed calls. Slow load drift hits all peers alike, while no peer is
+    timed right after another's thread pool (OpenBLAS, XLA, Numba) was busy."""
+    times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
-    while len(times) < repeats and (len(times) < 5 or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        block(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    for r in range(rounds):
+        if r >= 2 and time.perf_counter() - start > budget_s:
+            break
+        for fn, ts in zip(fns, times):
+            block(fn())
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                block(fn())
+                ts.append(time.perf_counter() - t0)
+    return [statistics.median(ts) for ts in times]
 
 
 def table(rows: list[list[str]]) -> str:
