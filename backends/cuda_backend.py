@@ -2,7 +2,8 @@
 
 One kernel per fused group or standalone elementwise op (grid-stride loop), per reduction
 (block tree reduction, two passes when few outputs have many terms), per matmul (shared-memory
-tiles, a following elementwise group fused as epilogue). Layout ops are strided views read by
+tiles, a following elementwise group fused as epilogue; large ones go to cuBLAS through CuPy
+when it is importable, see ``cuda_blas``). Layout ops are strided views read by
 index arithmetic (see ``cuda_views``); conv and pooling lower through their decompositions.
 Intermediates live in a device workspace allocated on the first call and reused (buffers whose
 lifetimes do not overlap share a slot); host arrays are copied in once per call.
@@ -17,9 +18,11 @@ import numpy as np
 
 from bpir.ir import Graph, Node, Value
 
+from . import cuda_blas
 from . import cuda_kernels as ck
 from . import cuda_views as cv
 from .codegen import Emitter, decompose_missing
+from .cuda_driver import driver_source, np_dtype_name
 from .cuda_layout import LayoutOps
 from .cuda_runtime import Launch, launch_config, make_runner
 
@@ -57,6 +60,7 @@ class _Gen(LayoutOps):
         self.constants: dict[cv.Buffer, np.ndarray] = {}
         self.node: Node | None = None
         self.nbuf = 0
+        self.blas = cuda_blas.available()
         for v in graph.inputs:
             self.env[v] = cv.whole(cv.Buffer(self.em.name(v), v.type.size, v.dtype), v.shape)
         self.epilogues = self._epilogue_matmuls()
@@ -68,13 +72,15 @@ class _Gen(LayoutOps):
         return cv.Buffer(f"b{self.nbuf}", max(1, int(np.prod(v_shape, dtype=np.int64))), dtype)
 
     def add(self, kernel: ck.Kernel, writes: list[cv.Buffer]) -> None:
-        """Register a kernel (deduplicated by its source) and its launch as the next step."""
-        key = hashlib.sha1(kernel.source.replace(kernel.name, "KERNEL").encode()).hexdigest()
+        """Register a kernel (deduplicated by its source, a library call by its binding) and its
+        launch as the next step."""
+        text = kernel.source or kernel.binding
+        key = hashlib.sha1(text.replace(kernel.name, "KERNEL").encode()).hexdigest()
         known = self.kernels.get(key)
         if known is None:
             self.kernels[key] = kernel
         else:
-            kernel = ck.Kernel(known.name, known.source, kernel.params, kernel.launch)
+            kernel = ck.Kernel(known.name, known.source, kernel.params, kernel.launch, known.binding)
         self.steps.append(Step(kernel, self.node, writes))
 
     def kname(self, what: str) -> str:
@@ -223,6 +229,12 @@ class _Gen(LayoutOps):
         dtype = mm.out.dtype
         acc = ck.ACC.get(dtype, dtype)
         shape = mm.out.shape
+        if self._on_cublas(mm):
+            out = self.new_buffer(shape, dtype)
+            binding = (f"cublas_matmul(a={(a.offset, a.shape, a.strides)}, b={(b.offset, b.shape, b.strides)}, "
+                       f"out={shape}, dtype={np_dtype_name(dtype)})  # cuBLAS through CuPy")  # fmt: skip
+            self.add(ck.Kernel(self.kname("cublas_matmul"), "", [out, a.buf, b.buf], "", binding), [out])
+            return [cv.whole(out, shape)]
         body = ck.Body()
         product = f"{dtype}(acc)"
         epilogue: list[str] = []
@@ -240,13 +252,19 @@ class _Gen(LayoutOps):
         self.add(kernel, outs)
         return [cv.whole(o, shape) for o in outs]
 
+    def _on_cublas(self, mm: Node) -> bool:
+        """Large matmuls go to cuBLAS when CuPy can reach a GPU (its epilogue: a kernel)."""
+        *batch, m, k = mm.inputs[0].shape
+        macs = int(np.prod(mm.out.shape, dtype=np.int64)) * k
+        return self.blas and mm.out.dtype in ("f32", "f64") and macs >= cuda_blas.MIN_MACS
+
     def _epilogue_matmuls(self) -> dict[Node, Node]:
         """matmul -> the fused group applied to its product alone (fused as the epilogue)."""
         users = self.graph.users()
         outputs = set(self.graph.outputs)
         out = {}
         for n in self.graph.nodes:
-            if n.op != "matmul" or n.out in outputs:
+            if n.op != "matmul" or n.out in outputs or self._on_cublas(n):
                 continue
             (user, *rest) = users.get(n.out, [None])
             if (rest or user is None or user.op != "fused" or user.attrs["reduce"]
@@ -273,10 +291,9 @@ def generate(graph: Graph, launch: Launch | None = None) -> Program:
         ref = gen.env[v]
         produced = isinstance(ref, cv.View) and any(ref.buf in s.writes for s in gen.steps)
         results.append(ref if produced and cv.is_whole(ref) else gen.materialize(ref))
-    from .cuda_driver import driver_source
 
     source, constants = driver_source(gen, results)
-    kernels = list({s.kernel.name: s.kernel for s in gen.steps}.values())
+    kernels = [k for k in {s.kernel.name: s.kernel for s in gen.steps}.values() if k.source]
     return Program(source, kernels, graph.inputs, graph.outputs, constants)
 
 

@@ -1,10 +1,11 @@
 """The host driver of the CUDA backend: buffer roles, workspace slots, and the source of
 ``workspace()`` and ``forward(ws, *inputs)``.
 
-Outputs are allocated fresh on every call (the caller keeps them); intermediates live in
-workspace slots allocated once, and buffers of equal size and dtype whose lifetimes (first
-write to last read, in launch order) do not overlap share a slot. Launches are issued in
-order on one stream, so a slot is rewritten only after its last reader was queued."""
+Outputs come from a result pool (a buffer is reused only once the caller has dropped every
+reference to it); intermediates live in workspace slots allocated once, and buffers of equal
+size and dtype whose lifetimes (first write to last read, in launch order) do not overlap share
+a slot. Launches are issued in order on one stream, so a slot is rewritten only after its last
+reader was queued. Each kernel is bound to its grid and block once, at module level."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from bpir.types import to_numpy_dtype
 from . import cuda_views as cv
 
 
-def _np_dtype(dtype: str) -> str:
+def np_dtype_name(dtype: str) -> str:
     return f"np.{to_numpy_dtype(dtype).name}"
 
 
@@ -51,7 +52,7 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     nslots = max(slots.values(), default=-1) + 1
     names: dict[cv.Buffer, str] = {b: f"ws[{k}]" for b, k in slots.items()}
     names.update({b: f"o{k}" for k, b in enumerate(outputs)})
-    alloc = [f"        cuda.device_array({t.size}, {_np_dtype(t.dtype)}),  # slot {k}"
+    alloc = [f"        cuda.device_array({t.size}, {np_dtype_name(t.dtype)}),  # slot {k}"
              for k, t in sorted({k: b for b, k in slots.items()}.items())]  # fmt: skip
     constants = {}
     for k, (buf, value) in enumerate(gen.constants.items()):
@@ -65,16 +66,29 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     em = gen.em
     em.lines = []
     for k, b in enumerate(outputs):
-        em.line(f"o{k} = cuda.device_array({b.size}, {_np_dtype(b.dtype)})")
+        em.line(f"o{k} = results.get({k}, {b.size}, {np_dtype_name(b.dtype)})")
+    bindings: dict[tuple[str, str], str] = {}
     for s in steps:
-        args = ", ".join(names[b] for b in s.kernel.params)
-        em.line(f"{s.kernel.name}{s.kernel.launch}({args})", s.node)
+        kern = s.kernel
+        key = (kern.name, kern.launch)
+        if key not in bindings:
+            clash = sum(k[0] == kern.name for k in bindings)
+            bindings[key] = f"launch_{kern.name}" + (f"_{clash + 1}" if clash else "")
+        args = ", ".join(names[b] for b in kern.params)
+        em.line(f"{bindings[key]}({args})", s.node)
+    by_name = {s.kernel.name: s.kernel for s in steps}
+    bind_lines = [f"{b} = {by_name[n].binding or f'launcher({n}, {launch[1:-1]})'}"
+                  for (n, launch), b in bindings.items()]  # fmt: skip
     params = ", ".join(["ws"] + [gen.env[v].buf.name for v in gen.graph.inputs])
     outs = ", ".join(names[r.buf] for r in results)
-    kernels = list({s.kernel.name: s.kernel.source for s in steps}.values())
+    kernels = [k for k in {s.kernel.name: s.kernel.source for s in steps}.values() if k]
+    library = sum(not s.kernel.source for s in steps)
     head = [f"# bpir generated code for func @{gen.graph.name}: numba-cuda backend, "
-            f"{len(kernels)} kernels, {len(steps)} launches per call"]  # fmt: skip
+            f"{len(kernels)} kernels, {len(steps) - library} launches"
+            f"{f' and {library} cuBLAS calls' if library else ''} per call"]  # fmt: skip
     parts = head + [f"\n\n{k}" for k in kernels]
+    parts += ["\n\n# each kernel bound once to its grid and block (library calls: what they call)",
+              *bind_lines]  # fmt: skip
     parts += ["\n\ndef workspace():",
               '    """Device buffers reused across calls (intermediates by slot), then constants."""',
               "    return [", *alloc, "    ]",

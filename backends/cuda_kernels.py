@@ -89,9 +89,10 @@ class Kernel:
     """One generated kernel: its source, parameters in call order and launch configuration."""
 
     name: str
-    source: str
+    source: str  # "" for a library call (cuBLAS), which has no kernel source
     params: list[cv.Buffer]
     launch: str  # "[grid, block]"
+    binding: str = ""  # the driver's callable for a library call; kernels get a launcher
 
     def signature(self) -> str:
         """Numba signature for ahead-of-time compilation (``compile_ptx``)."""

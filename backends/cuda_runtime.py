@@ -8,14 +8,18 @@ import math
 import sys
 import threading
 import types
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from numba import cuda
 from numba import types as numba_types
+from numba.core.errors import NumbaPerformanceWarning
 from numba.np import numpy_support
 
 from bpir.types import to_numpy_dtype
+
+from .result_pool import ResultPool
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,44 @@ def kernel_globals() -> dict[str, object]:
     return {"cuda": cuda, "math": mathmod, "np": np, "INF": math.inf, "NAN": math.nan, **casts}
 
 
+class Launcher:
+    """A kernel bound to its grid and block. The first call goes through Numba's dispatcher,
+    which compiles for the argument types; later calls launch that compiled kernel directly,
+    skipping the dispatcher's per-call type resolution (the driver always passes the same
+    types: flat C-contiguous device arrays of fixed dtypes). The simulator keeps the
+    dispatcher path."""
+
+    def __init__(self, dispatcher, griddim, blockdim):
+        self.dispatcher, self.griddim, self.blockdim = dispatcher, griddim, blockdim
+        self.configured = None
+        self.kernel = None
+
+    def __call__(self, *args) -> None:
+        c = self.configured
+        if self.kernel is not None:
+            self.kernel.launch(args, c.griddim, c.blockdim, c.stream, c.sharedmem)
+            return
+        if c is None:
+            with warnings.catch_warnings():  # small grids are deliberate (sized by the work)
+                warnings.simplefilter("ignore", NumbaPerformanceWarning)
+                c = self.configured = self.dispatcher[self.griddim, self.blockdim]
+        c(*args)
+        overloads = getattr(self.dispatcher, "overloads", None)
+        if overloads is not None and len(overloads) == 1:
+            self.kernel = next(iter(overloads.values()))
+
+
+def _device_holders(buf) -> tuple | None:
+    """What refers to a device result: the array, its memory pointer (reshapes share it), and
+    Numba's count of owned views of the allocation (slices take one). Under the simulator the
+    array wraps a NumPy array that views refer to. None if Numba's internals differ."""
+    if simulating():
+        return (sys.getrefcount(buf), sys.getrefcount(buf._ary))
+    data = buf.gpu_data
+    views = getattr(getattr(data, "_mem", None), "refct", None)
+    return None if views is None else (sys.getrefcount(buf), sys.getrefcount(data), views)
+
+
 def _lock_simulator_shared_arrays() -> None:
     """Work around a simulator race: ``FakeCUDAShared.array`` looks up and then stores the
     block's array without a lock, so two threads of one block can get different "shared"
@@ -120,8 +162,22 @@ def _simulator_quick_switch():
         sys.setswitchinterval(old)
 
 
+def _device_array(size: int, dtype) -> object:
+    return cuda.device_array(size, dtype)
+
+
 def _is_device_array(x) -> bool:
     return cuda.is_cuda_array(x) if hasattr(cuda, "is_cuda_array") else hasattr(x, "copy_to_host")
+
+
+def program_namespace(program) -> dict:
+    """The globals the generated source runs in: kernel names, the launcher, the result pool
+    and the program's constants."""
+    from .cuda_blas import CublasMatmul
+
+    pool = ResultPool(len(program.outputs), _device_array, _device_holders)
+    return {**kernel_globals(), **program.constants, "launcher": Launcher, "results": pool,
+            "cublas_matmul": CublasMatmul}  # fmt: skip
 
 
 def make_runner(program, graph):
@@ -129,7 +185,7 @@ def make_runner(program, graph):
     in place; results are NumPy arrays, or device arrays when any argument was one."""
     if simulating():
         _lock_simulator_shared_arrays()
-    namespace = {**kernel_globals(), **program.constants}
+    namespace = program_namespace(program)
     exec(compile(program.source, f"<bpir-numba-cuda:{graph.name}>", "exec"), namespace)
     forward, workspace = namespace["forward"], namespace["workspace"]
     in_types = [v.type for v in graph.inputs]

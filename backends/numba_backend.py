@@ -14,8 +14,6 @@ The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
 
 from __future__ import annotations
 
-import sys
-
 import numba
 import numpy as np
 
@@ -30,6 +28,7 @@ from . import numpy_kernels
 from .codegen import Emitter, decompose_missing
 from .numba_loops import kernel_source, loopable, np_name
 from .numba_math import HEADER
+from .result_pool import ResultPool
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 
@@ -73,27 +72,6 @@ class Workspace:
 
     def allocate(self) -> list[np.ndarray]:
         return [np.empty(s, np.dtype(np_name(d)[3:])) for s, d, _ in self.slots]
-
-
-class ResultPool:
-    """Result buffers per output, reused when the caller no longer holds them (checked by
-    reference count, so a view the caller keeps also keeps its buffer out of reuse)."""
-
-    def __init__(self, n: int, keep: int = 2):
-        self.pools: list[list[np.ndarray]] = [[] for _ in range(n)]
-        self.keep = keep
-
-    def get(self, k: int, shape: tuple, dtype) -> np.ndarray:
-        pool = self.pools[k]
-        for buf in pool:
-            # references: the pool's list, the loop variable, getrefcount's argument
-            if sys.getrefcount(buf) <= 3:
-                return buf
-        buf = np.empty(shape, dtype)
-        pool.append(buf)
-        if len(pool) > self.keep:
-            pool.pop(0)
-        return buf
 
 
 def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
@@ -159,7 +137,7 @@ def compile_graph(graph: Graph):
     if kernel_src:
         namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
     namespace["ws"] = ws.allocate()
-    namespace["results"] = ResultPool(ws.results)
+    namespace["results"] = ResultPool(ws.results, np.empty)
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
     run = namespace[Emitter.function_name(graph)]
     if kernel_src:

@@ -47,7 +47,7 @@ PTX_SCRIPT = textwrap.dedent("""
     report = {}
     for name, graph in graphs.items():
         program = cuda_backend.generate(graph)
-        ns = {**cuda_runtime.kernel_globals(), **program.constants}
+        ns = cuda_runtime.program_namespace(program)
         exec(program.source, ns)
         for k in program.kernels:
             ptx, _ = cuda.compile_ptx(ns[k.name].py_func, k.signature(), cc=(9, 0))
@@ -76,8 +76,9 @@ def test_every_kernel_compiles_to_ptx_for_sm90():
 
 
 def test_reductions_deterministic_and_two_pass(rng):
-    # 3 x 200 terms with few outputs: the sum takes the two-pass path (chunks, then partials)
-    x = rng.standard_normal((3, 200)).astype(np.float32)
+    # one output of 4200 terms: the sum takes the two-pass path (chunks, then partials), on
+    # the simulator's tiny blocks and on a real GPU's 256-thread blocks alike
+    x = rng.standard_normal((3, 1400)).astype(np.float32)
     f = bpir.compile(lambda x: (np.sum(x * x), np.max(x, axis=1), np.argmax(x, axis=1)), backend="numba-cuda")
     first = f(x)
     assert "sum_pass2" in f.source
@@ -106,6 +107,33 @@ def test_device_arrays_in_and_out(rng):
     assert not isinstance(dev, np.ndarray) and hasattr(dev, "copy_to_host")
     np.testing.assert_array_equal(dev.copy_to_host(), host)
     assert_close(host, np.maximum(a @ b + 1.0, 0.0), "float32")
+
+
+def test_device_results_reused_only_after_the_caller_drops_them(rng):
+    from numba import cuda
+
+    def ptr(d):  # device address; the simulator's arrays are NumPy arrays underneath
+        iface = getattr(d, "__cuda_array_interface__", None) or d._ary.__array_interface__
+        return iface["data"][0]
+
+    f = bpir.compile(lambda x: x * 2.0 + 1.0, backend="numba-cuda")
+    xs = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3)]
+    r1 = f(cuda.to_device(xs[0]))
+    r2 = f(cuda.to_device(xs[1]))  # r1 is held: a new buffer, r1 untouched
+    assert ptr(r1) != ptr(r2)
+    np.testing.assert_array_equal(r1.copy_to_host(), xs[0] * 2 + 1)
+    view = r1[1:]  # a view keeps the memory of r1 held
+    first = ptr(r1)
+    del r1
+    r3 = f(cuda.to_device(xs[2]))
+    third = ptr(r3)
+    assert third not in (first, ptr(r2))
+    np.testing.assert_array_equal(view.copy_to_host(), (xs[0] * 2 + 1)[1:])
+    del view, r3
+    r4 = f(cuda.to_device(xs[0]))  # r3's buffer, no longer held, is handed out again
+    assert ptr(r4) == third
+    np.testing.assert_array_equal(r4.copy_to_host(), xs[0] * 2 + 1)
+    np.testing.assert_array_equal(r2.copy_to_host(), xs[1] * 2 + 1)
 
 
 def test_source_is_readable_kernels_and_epilogue_fusion(rng):
@@ -147,3 +175,48 @@ def test_gpu_bench_small_on_real_gpu():
     proc = subprocess.run([sys.executable, "-m", "examples.gpu_bench", "--small"], env=env, cwd=root,
                           capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
+
+
+# Runs on a real GPU (no simulator): large matmuls (plain, transposed operands, broadcast
+# batch, with a bias + ReLU epilogue, float64) go to cuBLAS when CuPy is there, smaller ones to
+# the tiled kernel; every result is checked against NumPy, also with results held across calls.
+CUBLAS_SCRIPT = textwrap.dedent("""
+    import importlib.util, json
+    import numpy as np
+    import bpir
+    rng = np.random.default_rng(0)
+    def r(*shape, dtype="float32"):
+        return rng.standard_normal(shape).astype(dtype)
+    cases = [
+        ("plain", lambda a, b: a @ b, (r(256, 512), r(512, 384))),
+        ("transposed", lambda a, b: a.T @ b.T, (r(512, 256), r(384, 512))),
+        ("batch broadcast", lambda a, b: a @ b, (r(3, 128, 256), r(256, 192))),
+        ("bias relu", lambda a, b, c: np.maximum(a @ b + c, 0), (r(256, 512), r(512, 384), r(384))),
+        ("float64", lambda a, b: a @ b, (r(256, 320, dtype="float64"), r(320, 256, dtype="float64"))),
+        ("small", lambda a, b: a @ b, (r(16, 8), r(8, 4))),
+    ]
+    report = {}
+    for name, fn, args in cases:
+        f = bpir.compile(fn, backend="numba-cuda", example_args=args)
+        want = np.asarray(bpir.compile(fn, backend="numpy")(*args), np.float64)
+        got1 = f(*args)
+        got2 = f(*args)
+        err = max(float(np.max(np.abs(g - want)) / np.max(np.abs(want))) for g in (got1, got2))
+        report[name] = {"cublas": "cublas_matmul(" in f.source, "err": err}
+    print(json.dumps({"cupy": importlib.util.find_spec("cupy") is not None, "cases": report}))
+""")
+
+
+@pytest.mark.gpu
+def test_matmuls_on_real_gpu_cublas_when_cupy():
+    if not _real_gpu():
+        pytest.skip("no CUDA GPU available")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", CUBLAS_SCRIPT], env=env, cwd=root, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for name, case in out["cases"].items():
+        assert case["err"] < (1e-12 if name == "float64" else 1e-5), (name, case)
+        assert case["cublas"] == (out["cupy"] and name != "small"), (name, case)
