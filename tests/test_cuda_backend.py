@@ -56,13 +56,19 @@ PTX_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_ptx_script() -> dict:
+def _run_without_simulator(*args: str) -> str:
+    """Run ``python *args`` from the repository root in a child process without the CUDA
+    simulator; fail with its stderr unless it succeeds; return its stdout."""
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-c", PTX_SCRIPT], env=env, cwd=root, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    proc = subprocess.run([sys.executable, *args], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return proc.stdout
+
+
+def _run_ptx_script() -> dict:
+    return json.loads(_run_without_simulator("-c", PTX_SCRIPT).strip().splitlines()[-1])
 
 
 def test_every_kernel_compiles_to_ptx_for_sm90():
@@ -170,11 +176,7 @@ def _real_gpu() -> bool:
 def test_gpu_bench_small_on_real_gpu():
     if not _real_gpu():
         pytest.skip("no CUDA GPU available")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-m", "examples.gpu_bench", "--small"], env=env, cwd=root,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    _run_without_simulator("-m", "examples.gpu_bench", "--small")
 
 
 # Runs on a real GPU (no simulator): large matmuls (plain, transposed operands, broadcast
@@ -211,12 +213,7 @@ CUBLAS_SCRIPT = textwrap.dedent("""
 def test_matmuls_on_real_gpu_cublas_when_cupy():
     if not _real_gpu():
         pytest.skip("no CUDA GPU available")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    proc = subprocess.run([sys.executable, "-c", CUBLAS_SCRIPT], env=env, cwd=root, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = json.loads(_run_without_simulator("-c", CUBLAS_SCRIPT).strip().splitlines()[-1])
     for name, case in out["cases"].items():
         assert case["err"] < (1e-12 if name == "float64" else 1e-5), (name, case)
         assert case["cublas"] == (out["cupy"] and name != "small"), (name, case)
