@@ -10,7 +10,8 @@ come from ``ResultPool``: a buffer returned earlier is reused only once nothing 
 refers to it any more, so the next call never overwrites an array the caller still holds.
 
 The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
-``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing."""
+``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing
+(loading it through ``numba_cache``, which skips Numba's registry imports)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from bpir.passes.rewrite import rewrite
 from . import numpy_backend as npb
 from . import numpy_kernels
 from .codegen import Emitter, decompose_missing
+from .numba_cache import load_without_refresh
 from .numba_loops import kernel_source, loopable, np_name
 from .numba_math import HEADER
 from .result_pool import ResultPool
@@ -136,6 +138,7 @@ def compile_graph(graph: Graph):
     namespace = {"np": np, "k": numpy_kernels, **consts}
     if kernel_src:
         namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
+        load_without_refresh(namespace["kernels"])
     namespace["ws"] = ws.allocate()
     namespace["results"] = ResultPool(ws.results, np.empty)
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)

@@ -21,33 +21,41 @@ pytest.importorskip("numba")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 PROGRAM = textwrap.dedent("""
+    import sys
     import numpy as np, bpir
-    from examples.models import init_mlp, mlp_batch, sgd_step
+    from examples.models import chain, init_mlp, mlp_batch, sgd_step
     p = init_mlp([6, 8, 3]); x, l = mlp_batch([6, 8, 3], 5)
     f = bpir.compile(sgd_step, backend="numba", example_args=(p, x, l))
     loss, _ = f(p, x, l)
-    kernels = f._current().run.kernels
-    dispatchers = [getattr(kernels, n) for n in dir(kernels) if n.startswith("fused_")]
+    big = np.linspace(-4, 4, 1 << 21, dtype=np.float32)  # large enough for a parallel loop
+    g = bpir.compile(chain, backend="numba", example_args=(big,))
+    chained = g(big)
+    kernels = [f._current().run.kernels, g._current().run.kernels]
+    dispatchers = [getattr(k, n) for k in kernels for n in dir(k) if n.startswith("fused_")]
     misses = sum(sum(d.stats.cache_misses.values()) for d in dispatchers)
     hits = sum(sum(d.stats.cache_hits.values()) for d in dispatchers)
-    print(repr(float(loss)), len(dispatchers), misses, hits)
+    chain_error = float(np.max(np.abs(chained - chain(big.astype(np.float64)))))
+    registries = "numba.np.arraymath" in sys.modules
+    print(repr(float(loss)), repr(chain_error), registries, len(dispatchers), misses, hits)
 """)
 
 
-def run_in_fresh_process(cache_dir: str) -> tuple[float, int, int, int]:
+def run_in_fresh_process(cache_dir: str) -> tuple[float, float, bool, int, int, int]:
     env = {**os.environ, "BPIR_CACHE_DIR": cache_dir, "PYTHONPATH": ROOT}
     out = subprocess.run([sys.executable, "-c", PROGRAM], env=env, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    loss, n, misses, hits = out.stdout.split()[-4:]
-    return float(loss), int(n), int(misses), int(hits)
+    loss, chain_error, registries, n, misses, hits = out.stdout.split()[-6:]
+    return float(loss), float(chain_error), registries == "True", int(n), int(misses), int(hits)
 
 
 def test_a_second_process_compiles_nothing(tmp_path):
     first = run_in_fresh_process(str(tmp_path))
     second = run_in_fresh_process(str(tmp_path))
-    assert first[1] > 0 and first[2] == first[1]  # every kernel compiled once
-    assert second[0] == first[0]
-    assert second[2] == 0 and second[3] == second[1]  # every kernel loaded from the disk cache
+    assert first[3] > 0 and first[4] == first[3]  # every kernel compiled once
+    assert first[1] < 1e-6  # the chain, parallel loop included, matches float64 NumPy
+    assert second[:2] == first[:2]
+    assert second[4] == 0 and second[5] == second[3]  # every kernel loaded from the disk cache
+    assert first[2] and not second[2]  # loading imports none of Numba's lowering registries
 
 
 def test_a_corrupt_cache_is_rebuilt_not_trusted(tmp_path):
@@ -57,7 +65,7 @@ def test_a_corrupt_cache_is_rebuilt_not_trusted(tmp_path):
     for path in cached:
         with open(path, "wb") as fh:
             fh.write(b"garbage")
-    loss, n, misses, _ = run_in_fresh_process(str(tmp_path))
+    loss, _, _, n, misses, _ = run_in_fresh_process(str(tmp_path))
     assert loss == want and misses == n
 
 
