@@ -69,6 +69,26 @@ def jax_peers():
     return jax, jax_step, jax.jit(lambda x: jnp.tanh(x * 0.5 + 1) * jax.nn.sigmoid(x) - jnp.exp(-x * x))
 
 
+def check_agreement(name: str, results: list, exact_peers: int) -> None:
+    """Refuse to time peers that compute something else: every peer's leaves must match bpir's
+    Numba result (the first) within 32 ulps of each leaf's largest value. Only the first
+    ``exact_peers`` are held to that on every leaf: from there on (``jax.jit``) only the first
+    leaf (the loss or the chain) is, because an MLP step is discontinuous in f32 rounding: a
+    ReLU input near 0 whose sign depends on the summation order flips one unit's gradient
+    (the big MLP has one such unit, which moves ``b1`` by 1% of its largest entry)."""
+    import jax
+
+    want = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(results[0])]
+    for i, result in enumerate(results[1:], start=1):
+        got = [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(result)]
+        for k, (a, b) in enumerate(zip(want[: None if i < exact_peers else 1], got)):
+            scale = float(np.max(np.abs(a))) or 1.0
+            error = float(np.max(np.abs(a.astype(np.float64) - b))) / scale
+            if error > 32 * np.finfo(a.dtype).eps:
+                raise SystemExit(f"{name}: peer {i} disagrees with bpir numba on output leaf {k} "
+                                 f"(max |difference| / max |value| = {error:.2e})")  # fmt: skip
+
+
 def mlp_flops(sizes, batch) -> int:
     gemms = sum(n_in * n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     return 2 * batch * (3 * gemms - sizes[0] * sizes[1])  # no input gradient for the first layer
@@ -124,6 +144,7 @@ def main(argv=None) -> int:
             partial(numpy_step, *example),
             partial(jax_step, *dev),
         ]
+        check_agreement(name, [peer() for peer in peers], exact_peers=3)
         t = interleaved_medians(peers, per_round=20 if batch < 256 else 5)
         gflops = mlp_flops(sizes, batch) / t[0] / 1e9
         rows.append([name, *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}", f"{gflops:.0f} GFLOP/s"])
@@ -135,6 +156,7 @@ def main(argv=None) -> int:
         with jax.enable_x64(dtype == "float64"):
             xd = jax.device_put(x)
             peers = [partial(fn, x), partial(fp, x), partial(numpy_chain, x), partial(jax_chain, xd)]
+            check_agreement(f"chain {dtype}", [peer() for peer in peers], exact_peers=4)
             t = interleaved_medians(peers, 4, 3)
         rows.append([f"chain {n:,} {dtype}", *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}",
                      f"{n * 2 * x.itemsize / t[0] / 1e9:.2f} GB/s"])  # fmt: skip

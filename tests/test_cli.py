@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import bpir
@@ -53,3 +54,26 @@ def test_tour_runs_end_to_end(capsys, tmp_path, monkeypatch):
                     "4. Compiled on each backend", "5. Gradients checked", "6. Ahead of time"):  # fmt: skip
         assert heading in out
     assert "loaded artifact loss" in out
+
+
+def test_bench_cpu_small_runs_every_peer(capsys):
+    pytest.importorskip("jax")
+    out, _ = run_cli(capsys, "bench", "cpu", "--small")
+    rows = {line.split("  ")[0].strip(): line.split() for line in out.splitlines()}
+    for row in ("small MLP 784-128-10 b128", "chain 1,048,576 float32", "chain 1,048,576 float64"):
+        cells = rows[row]
+        assert float(cells[-3]) > 0  # numba/jax ratio, from four timed peers that agreed
+    assert "second process, disk cache:" in out
+
+
+def test_bench_refuses_peers_that_disagree():
+    from examples.bench_cpu import check_agreement
+
+    x = np.linspace(1, 2, 100, dtype=np.float32)
+    check_agreement("same", [x, x * (1 + np.float32(1e-7))], exact_peers=2)
+    with pytest.raises(SystemExit, match="peer 1 disagrees"):
+        check_agreement("off", [x, x * (1 + np.float32(1e-5))], exact_peers=2)
+    # past exact_peers only the first leaf (the loss) is compared
+    check_agreement("tail", [(x, x), (x, -x)], exact_peers=1)
+    with pytest.raises(SystemExit, match="leaf 1"):
+        check_agreement("tail", [(x, x), (x, -x)], exact_peers=2)
