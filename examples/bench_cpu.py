@@ -118,9 +118,10 @@ def compile_times() -> list[tuple[float, float]]:
     """(imports, trace + optimize + codegen + compile + first call) seconds of the small MLP
     step in a fresh process with an empty cache, then in a second one hitting the disk cache."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "BPIR_CACHE_DIR": tempfile.mkdtemp(prefix="bpir_bench_cache_"), "PYTHONPATH": root}
-    runs = [subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True, check=True)
-            for _ in range(2)]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bpir_bench_cache_") as cache:
+        env = {**os.environ, "BPIR_CACHE_DIR": cache, "PYTHONPATH": root}
+        runs = [subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True, check=True)
+                for _ in range(2)]  # fmt: skip
     return [tuple(float(t) for t in run.stdout.split()[-2:]) for run in runs]
 
 
