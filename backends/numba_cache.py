@@ -2,7 +2,7 @@
 refresh Numba does before every cache load.
 
 That refresh imports every lowering registry of Numba (``numba.np.arraymath`` imports
-``scipy.linalg`` when SciPy is installed): 0.2-0.3 s of a 0.35 s cache hit for the small MLP
+``scipy.linalg`` when SciPy is installed): 0.25-0.3 s of the 0.36-0.40 s cache hit of the small MLP
 step, though rebuilding a cached library needs only Numba's runtime (NRT). The kernels call no
 Numba BLAS (contractions run in the driver through NumPy), so nothing they load depends on the
 skipped registries. A cache miss still compiles through Numba's own pipeline, which refreshes
