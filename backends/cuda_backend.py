@@ -254,8 +254,7 @@ class _Gen(LayoutOps):
 
     def _on_cublas(self, mm: Node) -> bool:
         """Large matmuls go to cuBLAS when CuPy can reach a GPU (its epilogue: a kernel)."""
-        *batch, m, k = mm.inputs[0].shape
-        macs = int(np.prod(mm.out.shape, dtype=np.int64)) * k
+        macs = int(np.prod(mm.out.shape, dtype=np.int64)) * mm.inputs[0].shape[-1]
         return self.blas and mm.out.dtype in ("f32", "f64") and macs >= cuda_blas.MIN_MACS
 
     def _epilogue_matmuls(self) -> dict[Node, Node]:

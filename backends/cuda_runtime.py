@@ -162,10 +162,6 @@ def _simulator_quick_switch():
         sys.setswitchinterval(old)
 
 
-def _device_array(size: int, dtype) -> object:
-    return cuda.device_array(size, dtype)
-
-
 def _is_device_array(x) -> bool:
     return cuda.is_cuda_array(x) if hasattr(cuda, "is_cuda_array") else hasattr(x, "copy_to_host")
 
@@ -175,7 +171,7 @@ def program_namespace(program) -> dict:
     and the program's constants."""
     from .cuda_blas import CublasMatmul
 
-    pool = ResultPool(len(program.outputs), _device_array, _device_holders)
+    pool = ResultPool(len(program.outputs), cuda.device_array, _device_holders)
     return {**kernel_globals(), **program.constants, "launcher": Launcher, "results": pool,
             "cublas_matmul": CublasMatmul}  # fmt: skip
 
