@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 def trace(fn, *example_args) -> Graph:
     """Trace ``fn`` on example arguments (arrays, scalars or Spec leaves of pytrees)."""
-    from frontends.trace import trace as _trace
+    from bpir.frontends.trace import trace as _trace
 
     return _trace(fn, *example_args)
 

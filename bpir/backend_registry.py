@@ -7,10 +7,10 @@ import importlib.util
 import os
 
 BACKENDS = {
-    "numpy": ("backends.numpy_backend", ()),
-    "numba": ("backends.numba_backend", ("numba",)),
-    "numba-cuda": ("backends.cuda_backend", ("numba.cuda",)),
-    "jax": ("backends.jax_backend", ("jax",)),
+    "numpy": ("bpir.backends.numpy.backend", ()),
+    "numba": ("bpir.backends.numba.backend", ("numba",)),
+    "numba-cuda": ("bpir.backends.cuda.backend", ("numba.cuda",)),
+    "jax": ("bpir.backends.jax.backend", ("jax",)),
 }
 
 

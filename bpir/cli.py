@@ -7,9 +7,8 @@ import sys
 
 
 def _ir(args) -> int:
-    from examples import models
-
     from . import trace, vjp_graphs
+    from .demo import models
     from .passes import manager, memory
 
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -33,9 +32,9 @@ def _ir(args) -> int:
 
 def _bench(args) -> int:
     if args.suite == "cpu":
-        from examples.bench_cpu import main
+        from bpir.bench.cpu import main
     else:
-        from examples.bench_jax import main
+        from bpir.bench.jax_peer import main
     return main(args.rest) or 0
 
 
@@ -55,7 +54,7 @@ def main(argv=None) -> int:
     sub.add_parser("backends", help="list the backends usable here")
     args = parser.parse_args(argv)
     if args.command == "tour":
-        from examples.tour import main as tour
+        from bpir.demo.tour import main as tour
 
         return tour()
     if args.command == "ir":

@@ -35,7 +35,7 @@ class Executable:
 
 
 def check_args(ex: Executable, args: tuple) -> list:
-    from frontends.trace import leaf_type
+    from bpir.frontends.trace import leaf_type
 
     leaves = flatten_like(tuple(args), ex.in_tree)
     if leaves is None:
@@ -89,7 +89,7 @@ class Compiled:
         self.aot = False
 
     def specialize(self, args: tuple) -> Executable:
-        from frontends.trace import leaf_type, trace_function
+        from bpir.frontends.trace import leaf_type, trace_function
 
         leaves, tree = flatten(_keys_sorted(tuple(args)))  # dict key order does not matter
         key = (json.dumps(tree), tuple(leaf_type(x) for x in leaves))

@@ -129,6 +129,6 @@ def _to_float64(tree):
 
 
 def _arg_names(fn, n):
-    from frontends.trace import arg_names
+    from bpir.frontends.trace import arg_names
 
     return arg_names(fn, n)

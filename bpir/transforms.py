@@ -44,7 +44,7 @@ def value_and_grad(fn: Callable, argnums=0) -> Callable:
 
     @functools.wraps(fn)
     def wrapped(*args):
-        from frontends.trace import trace_function
+        from bpir.frontends.trace import trace_function
 
         nums = _argnums(argnums, len(args))
         t = trace_function(fn, args)
@@ -72,8 +72,8 @@ def grad(fn: Callable, argnums=0) -> Callable:
 
 def _run(graph, leaves, captured) -> list:
     """Inline into the enclosing trace, or (outside any trace) run on the NumPy backend."""
-    from frontends import context
-    from frontends.tracer import Tracer, lift, wrap
+    from bpir.frontends import context
+    from bpir.frontends.tracer import Tracer, lift, wrap
 
     if context.current() is not None:
         args = [lift(x) for x in leaves]
@@ -88,7 +88,7 @@ def _run(graph, leaves, captured) -> list:
 
 @functools.lru_cache(maxsize=64)
 def _numpy_executable_cached(text: str):
-    from backends.numpy_backend import compile_graph
+    from bpir.backends.numpy.backend import compile_graph
 
     from .parser import parse
 
@@ -103,7 +103,7 @@ def vjp_graphs(fn: Callable, *example_args, argnums=0, remat: bool = False):
     """(forward, backward): forward returns outputs + residuals; backward takes residuals +
     output cotangents and returns the cotangents of the ``argnums`` arguments' leaves. With
     ``remat`` the backward recomputes cheap elementwise values instead of saving them."""
-    from frontends.trace import trace_function
+    from bpir.frontends.trace import trace_function
 
     nums = _argnums(argnums, len(example_args))
     t = trace_function(fn, example_args)
@@ -126,16 +126,16 @@ class custom_vjp:  # noqa: N801 (JAX's name)
         return self
 
     def __call__(self, *args) -> Any:
-        from frontends import context
+        from bpir.frontends import context
 
         if context.current() is None or self.fwd is None:
             return self.fn(*args)
         return self._traced_call(args)
 
     def _traced_call(self, args):
-        from frontends import context
-        from frontends.trace import trace_function
-        from frontends.tracer import lift, wrap
+        from bpir.frontends import context
+        from bpir.frontends.trace import trace_function
+        from bpir.frontends.tracer import lift, wrap
 
         fwd = trace_function(lambda *a: self.fwd(*a), args, name=self.__name__ + "_fwd")
         if fwd.captured:

@@ -15,7 +15,7 @@ import numpy as np
 
 import bpir
 import bpir.numpy as bnp
-from examples.models import chain, init_mlp, mlp_batch, sgd_step
+from bpir.demo.models import chain, init_mlp, mlp_batch, sgd_step
 
 
 def _timed(fn, args, reps: int) -> float:
@@ -84,7 +84,7 @@ def _jax_peers() -> dict:
     import jax
     import jax.numpy as jnp
 
-    from examples.bench_jax import jax_step
+    from bpir.bench.jax_peer import jax_step
 
     return {
         "chain": lambda x: jnp.tanh(x * 0.5 + 1) * jax.nn.sigmoid(x) - jnp.exp(-x * x),

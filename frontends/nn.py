@@ -81,7 +81,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         dt = result_dtype(x, w)
         out = wrap(active_trace().builder.conv2d(lift(x, dt), lift(w, dt), **attrs))
     else:
-        from backends.numpy_kernels import conv2d as conv
+        from bpir.backends.numpy.kernels import conv2d as conv
 
         out = conv(np.asarray(x), np.asarray(w), **attrs)
     if b is not None:
@@ -94,7 +94,7 @@ def _pool(kind, x, kernel_size, stride, padding):
                  padding=_pair(padding))  # fmt: skip
     if _traced(x):
         return wrap(active_trace().builder.emit(kind, lift(x), **attrs))
-    from backends import numpy_kernels
+    from bpir.backends.numpy import kernels as numpy_kernels
 
     return getattr(numpy_kernels, kind)(np.asarray(x), **attrs)
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bpir
-from examples.models import init_mlp, mlp_batch, sgd_step
+from bpir.demo.models import init_mlp, mlp_batch, sgd_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,7 +40,7 @@ def test_artifact_loads_and_runs_in_a_fresh_process(saved):
     np.savez(os.path.join(os.path.dirname(path), "inputs.npz"), x=args[1], labels=args[2], **args[0])
     script = textwrap.dedent(f"""
         import sys, numpy as np, bpir
-        sys.modules["examples"] = None  # the model's source must not be needed (no re-tracing)
+        sys.modules["bpir.demo"] = None  # the model's source must not be needed (no re-tracing)
         data = np.load({os.path.join(os.path.dirname(path), "inputs.npz")!r})
         params = {{k: data[k] for k in ("W1", "b1", "W2", "b2")}}
         f = bpir.load({path!r})

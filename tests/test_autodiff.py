@@ -206,7 +206,7 @@ def nodes_of(graph, op):
 
 def bpir_run(graph, args):
     """Run a graph on the NumPy backend."""
-    from backends.numpy_backend import compile_graph
+    from bpir.backends.numpy.backend import compile_graph
 
     return compile_graph(graph)[0](*args)
 

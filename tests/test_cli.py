@@ -67,7 +67,7 @@ def test_bench_cpu_small_runs_every_peer(capsys):
 
 
 def test_bench_refuses_peers_that_disagree():
-    from examples.bench_cpu import check_agreement
+    from bpir.bench.cpu import check_agreement
 
     x = np.linspace(1, 2, 100, dtype=np.float32)
     check_agreement("same", [x, x * (1 + np.float32(1e-7))], exact_peers=2)

@@ -30,8 +30,8 @@ PTX_SCRIPT = textwrap.dedent("""
         print(json.dumps({"skip": f"NVRTC/NVVM not importable: {e}"}))
         sys.exit(0)
     import bpir, bpir.numpy as bnp
-    from backends import cuda_backend, cuda_runtime
-    from examples.models import init_mlp, mlp_batch, sgd_step
+    from bpir.backends.cuda import backend as cuda_backend, runtime as cuda_runtime
+    from bpir.demo.models import init_mlp, mlp_batch, sgd_step
 
     def cnn_loss(w1, w2, x, labels):
         h = bnp.max_pool2d(bnp.relu(bnp.conv2d(x, w1, padding=1)), 2)
@@ -154,7 +154,7 @@ def test_source_is_readable_kernels_and_epilogue_fusion(rng):
 
 
 def test_mlp_sgd_step_matches_numpy():
-    from examples.models import init_mlp, mlp_batch, sgd_step
+    from bpir.demo.models import init_mlp, mlp_batch, sgd_step
 
     params = init_mlp((12, 16, 5))
     x, labels = mlp_batch((12, 16, 5), 8)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import bpir
-from examples.models import init_mlp, mlp_batch, sgd_step
+from bpir.demo.models import init_mlp, mlp_batch, sgd_step
 
 jax = pytest.importorskip("jax")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,7 +97,7 @@ def test_corrupt_export_is_refused(tmp_path):
 def test_data_parallel_step_equals_single_device_step():
     script = textwrap.dedent("""
         import numpy as np, jax, bpir
-        from examples.models import init_mlp, mlp_batch, sgd_step
+        from bpir.demo.models import init_mlp, mlp_batch, sgd_step
         assert len(jax.devices()) == 4, jax.devices()
         params = init_mlp([4, 8, 3], dtype="float64")
         x, labels = mlp_batch([4, 8, 3], 16, dtype="float64")

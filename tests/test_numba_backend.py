@@ -15,7 +15,7 @@ import pytest
 from conftest import assert_close
 
 import bpir
-from examples.models import chain, init_mlp, mlp_batch, sgd_step
+from bpir.demo.models import chain, init_mlp, mlp_batch, sgd_step
 
 pytest.importorskip("numba")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAM = textwrap.dedent("""
     import sys
     import numpy as np, bpir
-    from examples.models import chain, init_mlp, mlp_batch, sgd_step
+    from bpir.demo.models import chain, init_mlp, mlp_batch, sgd_step
     p = init_mlp([6, 8, 3]); x, l = mlp_batch([6, 8, 3], 5)
     f = bpir.compile(sgd_step, backend="numba", example_args=(p, x, l))
     loss, _ = f(p, x, l)
@@ -156,9 +156,8 @@ def stable_sigmoid(x):
 def test_vectorisable_math_error_bound(name, reference, max_ulps):
     """The bounds documented in backends/numba_math.py, in ulps: float32 against the correctly
     rounded result (float64 NumPy rounded), float64 against NumPy."""
+    from bpir.backends.numba.fastmath import HEADER
     from numba import njit
-
-    from backends.numba_math import HEADER
 
     namespace: dict = {}
     exec(HEADER, namespace)

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 import bpir
 from bpir.builder import Builder
+from bpir.demo.models import init_mlp, mlp_batch, sgd_step
 from bpir.passes import manager, memory
 from bpir.passes.cse import cse
 from bpir.passes.dce import dce
@@ -19,7 +20,6 @@ from bpir.passes.fusion import MAX_GROUP_INPUTS, fusion
 from bpir.passes.simplify import simplify
 from bpir.types import TensorType, to_numpy_dtype
 from bpir.verifier import verify
-from examples.models import init_mlp, mlp_batch, sgd_step
 
 
 def f64(*shape):
@@ -31,7 +31,7 @@ def ops(graph) -> list[str]:
 
 
 def run(graph, *args):
-    from backends.numpy_backend import compile_graph
+    from bpir.backends.numpy.backend import compile_graph
 
     fn, _ = compile_graph(graph)
     return fn(*args)
@@ -310,9 +310,10 @@ WINDOW_CASES = [
 def test_windowed_ops_and_their_gradients_decompose_exactly(kind, kw, xshape, wshape):
     """conv2d/pooling and their gradient ops lowered to slices, pads and matmuls compute what
     the native kernels compute, forward and backward (max ties included: integers tie often)."""
+    from bpir.backends.codegen import decompose_missing
+    from bpir.backends.numpy.backend import SUPPORTED
+
     import bpir.numpy as bnp
-    from backends.codegen import decompose_missing
-    from backends.numpy_backend import SUPPORTED
 
     rng = np.random.default_rng(4)
     x = rng.integers(-3, 4, xshape).astype(np.float64)  # many ties in max windows
@@ -335,9 +336,10 @@ def test_windowed_ops_and_their_gradients_decompose_exactly(kind, kw, xshape, ws
 
 
 def test_missing_ops_lower_through_their_decomposition():
+    from bpir.backends.codegen import decompose_missing
+    from bpir.backends.numpy.backend import SUPPORTED
+
     import bpir.numpy as bnp
-    from backends.codegen import decompose_missing
-    from backends.numpy_backend import SUPPORTED
 
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((2, 3, 7, 7)), rng.standard_normal((4, 3, 3, 3))

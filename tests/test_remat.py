@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bpir.backends.numpy.backend import compile_graph
 
 import bpir
 import bpir.numpy as bnp
-from backends.numpy_backend import compile_graph
+from bpir.demo.models import init_mlp, mlp_batch, mlp_loss
 from bpir.registry import Kind, get_op
-from examples.models import init_mlp, mlp_batch, mlp_loss
 
 
 def small_cnn_loss(params, x, labels):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from bpir.ir import Node
 
-from . import cuda_kernels as ck
-from . import cuda_views as cv
+from . import kernels as ck
+from . import views as cv
 
 
 class LayoutOps:

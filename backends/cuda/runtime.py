@@ -19,7 +19,7 @@ from numba.np import numpy_support
 
 from bpir.types import to_numpy_dtype
 
-from .result_pool import ResultPool
+from ..result_pool import ResultPool
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def _is_device_array(x) -> bool:
 def program_namespace(program) -> dict:
     """The globals the generated source runs in: kernel names, the launcher, the result pool
     and the program's constants."""
-    from .cuda_blas import CublasMatmul
+    from .blas import CublasMatmul
 
     pool = ResultPool(len(program.outputs), cuda.device_array, _device_holders)
     return {**kernel_globals(), **program.constants, "launcher": Launcher, "results": pool,

@@ -3,7 +3,7 @@ by hand as ``jax.jit`` of ``jax.value_and_grad`` plus the SGD update, in one pro
 medians, the ratio, and the op counts of both optimized HLO modules (they should match up to
 naming when bpir lowers to the same computation).
 
-    python -m examples.bench_jax [--small]     (or: bpir bench jax)"""
+    python -m bpir.bench.jax_peer [--small]     (or: bpir bench jax)"""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import jax
 import jax.numpy as jnp
 
 import bpir
-from examples.models import init_mlp, mlp_batch, sgd_step
-from examples.timing import interleaved_medians, table
+from bpir.bench.timing import interleaved_medians, table
+from bpir.demo.models import init_mlp, mlp_batch, sgd_step
 
 MODELS = {
     "small MLP 784-128-10 b128": ([784, 128, 10], 128),

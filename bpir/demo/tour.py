@@ -11,8 +11,8 @@ import time
 import numpy as np
 
 import bpir
+from bpir.demo.models import init_mlp, mlp_batch, mlp_loss, sgd_step, textbook_mlp_loss
 from bpir.passes import manager, memory
-from examples.models import init_mlp, mlp_batch, mlp_loss, sgd_step, textbook_mlp_loss
 
 
 def section(title: str) -> None:

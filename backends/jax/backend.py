@@ -32,9 +32,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
-from . import jax_kernels
-from .array_api import dtype_of, elementwise_calls, expressions, literal
-from .codegen import Emitter, decompose_missing
+from ..array_api import dtype_of, elementwise_calls, expressions, literal
+from ..codegen import Emitter, decompose_missing
+from . import kernels as jax_kernels
 
 FUNCTIONS = elementwise_calls("jnp", sigmoid="jax.nn.sigmoid", rsqrt="lax.rsqrt", erf="lax.erf")
 FUNCTIONS |= {"where": "jnp.where", "matmul": "k.matmul"}
@@ -61,7 +61,7 @@ SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}
 def generate(graph: Graph) -> tuple[str, dict]:
     """Python source defining ``graph.name`` with JAX calls, and the constants it needs."""
     graph = decompose_missing(graph, SUPPORTED, "jax")
-    em = Emitter(graph, header="# jnp = jax.numpy, lax = jax.lax, k = backends.jax_kernels")
+    em = Emitter(graph, header="# jnp = jax.numpy, lax = jax.lax, k = bpir.backends.jax.kernels")
     for node in graph.nodes:
         args = [em.name(v) for v in node.inputs]
         target = em.bind(node.out)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from bpir.types import to_numpy_dtype
 
-from . import cuda_views as cv
+from . import views as cv
 
 UNARY = {
     "neg": "-{0}", "exp": "math.exp({0})", "log": "math.log({0})", "log1p": "math.log1p({0})",

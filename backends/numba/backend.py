@@ -11,7 +11,7 @@ refers to it any more, so the next call never overwrites an array the caller sti
 
 The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
 ``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing
-(loading it through ``numba_cache``, which skips Numba's registry imports)."""
+(loading it through ``backends.numba.cache``, which skips Numba's registry imports)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,13 @@ from bpir.ops.fused import decompose_fused
 from bpir.passes.memory import VIEW_OPS, plan
 from bpir.passes.rewrite import rewrite
 
-from . import numpy_backend as npb
-from . import numpy_kernels
-from .codegen import Emitter, decompose_missing
-from .numba_cache import load_without_refresh
-from .numba_loops import kernel_source, loopable, np_name
-from .numba_math import HEADER
-from .result_pool import ResultPool
+from ..codegen import Emitter, decompose_missing
+from ..numpy import backend as npb
+from ..numpy import kernels as numpy_kernels
+from ..result_pool import ResultPool
+from .cache import load_without_refresh
+from .fastmath import HEADER
+from .loops import kernel_source, loopable, np_name
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 
@@ -82,7 +82,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     ws = Workspace(graph)
     em = Emitter(
         graph,
-        header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: backends.numpy_kernels",
+        header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: bpir.backends.numpy.kernels",
     )
     kernels = ["# bpir generated loop kernels\n" + HEADER]
     for i, node in enumerate(graph.nodes):

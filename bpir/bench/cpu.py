@@ -7,7 +7,7 @@ cold-compile / disk-cache times of the small MLP step (each measured in a fresh 
 The peers are timed round-robin (one call of each per round) so that load from other
 processes on a shared machine slows them alike and the ratios stay fair.
 
-    python -m examples.bench_cpu [--small]     (or: bpir bench cpu)"""
+    python -m bpir.bench.cpu [--small]     (or: bpir bench cpu)"""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from functools import partial
 import numpy as np
 
 import bpir
-from examples.models import chain, init_mlp, mlp_batch, sgd_step
-from examples.timing import interleaved_medians, table
+from bpir.bench.timing import interleaved_medians, table
+from bpir.demo.models import chain, init_mlp, mlp_batch, sgd_step
 
 MLPS = {
     "small MLP 784-128-10 b128": ([784, 128, 10], 128),
@@ -64,7 +64,7 @@ def jax_peers():
     import jax
     import jax.numpy as jnp
 
-    from examples.bench_jax import jax_step
+    from bpir.bench.jax_peer import jax_step
 
     return jax, jax_step, jax.jit(lambda x: jnp.tanh(x * 0.5 + 1) * jax.nn.sigmoid(x) - jnp.exp(-x * x))
 
@@ -104,8 +104,8 @@ def sgemm_gflops(n: int = 1024) -> float:
 COLD = """
 import time
 t0 = time.perf_counter()
-import numpy as np, bpir, backends.numba_backend
-from examples.models import init_mlp, mlp_batch, sgd_step
+import numpy as np, bpir, bpir.backends.numba.backend
+from bpir.demo.models import init_mlp, mlp_batch, sgd_step
 t1 = time.perf_counter()
 p = init_mlp([784, 128, 10]); x, l = mlp_batch([784, 128, 10], 128)
 f = bpir.compile(sgd_step, backend="numba", example_args=(p, x, l))
@@ -117,9 +117,8 @@ print(t1 - t0, time.perf_counter() - t1)
 def compile_times() -> list[tuple[float, float]]:
     """(imports, trace + optimize + codegen + compile + first call) seconds of the small MLP
     step in a fresh process with an empty cache, then in a second one hitting the disk cache."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="bpir_bench_cache_") as cache:
-        env = {**os.environ, "BPIR_CACHE_DIR": cache, "PYTHONPATH": root}
+        env = {**os.environ, "BPIR_CACHE_DIR": cache}
         runs = [subprocess.run([sys.executable, "-c", COLD], env=env, capture_output=True, text=True, check=True)
                 for _ in range(2)]  # fmt: skip
     return [tuple(float(t) for t in run.stdout.split()[-2:]) for run in runs]

@@ -3,8 +3,8 @@
 One kernel per fused group or standalone elementwise op (grid-stride loop), per reduction
 (block tree reduction, two passes when few outputs have many terms), per matmul (shared-memory
 tiles, a following elementwise group fused as epilogue; large ones go to cuBLAS through CuPy
-when it is importable, see ``cuda_blas``). Layout ops are strided views read by
-index arithmetic (see ``cuda_views``); conv and pooling lower through their decompositions.
+when it is importable, see ``blas``). Layout ops are strided views read by
+index arithmetic (see ``views``); conv and pooling lower through their decompositions.
 Intermediates live in a device workspace allocated on the first call and reused (buffers whose
 lifetimes do not overlap share a slot); host arrays are copied in once per call.
 Under Numba's CUDA simulator launches use tiny blocks so the simulated threads stay cheap."""
@@ -18,13 +18,13 @@ import numpy as np
 
 from bpir.ir import Graph, Node, Value
 
-from . import cuda_blas
-from . import cuda_kernels as ck
-from . import cuda_views as cv
-from .codegen import Emitter, decompose_missing
-from .cuda_driver import driver_source, np_dtype_name
-from .cuda_layout import LayoutOps
-from .cuda_runtime import Launch, launch_config, make_runner
+from ..codegen import Emitter, decompose_missing
+from . import blas as cuda_blas
+from . import kernels as ck
+from . import views as cv
+from .driver import driver_source, np_dtype_name
+from .layout import LayoutOps
+from .runtime import Launch, launch_config, make_runner
 
 VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
 SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS

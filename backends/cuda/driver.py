@@ -13,7 +13,7 @@ import numpy as np
 
 from bpir.types import to_numpy_dtype
 
-from . import cuda_views as cv
+from . import views as cv
 
 
 def np_dtype_name(dtype: str) -> str:

@@ -10,8 +10,8 @@ import numpy as np
 from bpir.ir import Graph, Node
 from bpir.passes.memory import MemoryPlan, plan
 
-from .array_api import dtype_of, elementwise_calls, expressions, literal
-from .codegen import Emitter, decompose_missing
+from ..array_api import dtype_of, elementwise_calls, expressions, literal
+from ..codegen import Emitter, decompose_missing
 
 UFUNCS = elementwise_calls("np", sigmoid="k.sigmoid", rsqrt="k.rsqrt", erf="k.erf")
 
@@ -33,7 +33,7 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
     """Python source defining ``graph.name`` and the globals (constants) it needs."""
     graph = decompose_missing(graph, SUPPORTED, "numpy")
     mem = plan(graph) if plan_memory else MemoryPlan()
-    em = Emitter(graph, header="from backends import numpy_kernels as k")
+    em = Emitter(graph, header="from bpir.backends.numpy import kernels as k")
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
         target = em.bind(node.out)

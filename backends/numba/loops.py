@@ -6,7 +6,7 @@ Outer loops are ``prange`` (parallel) when the iteration space is large enough t
 the thread pool's start; float32 stays float32 (constants are typed); float32 sums
 accumulate in float64 and round once when written.
 
-exp, tanh and sigmoid call the vectorisable helpers of ``numba_math`` (no vector math library
+exp, tanh and sigmoid call the vectorisable helpers of ``fastmath`` (no vector math library
 in pip's Numba)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import math
 from bpir.ir import Node, Value
 from bpir.types import to_numpy_dtype
 
-from .numba_math import POLYNOMIAL
+from .fastmath import POLYNOMIAL
 
 # below this much work (elements, a transcendental counting TRANSCENDENTAL_COST), thread start-up
 # and contention with spinning BLAS threads (2 cores) cost more than they save

@@ -13,7 +13,7 @@ import importlib.util
 
 import numpy as np
 
-from .cuda_runtime import simulating
+from .runtime import simulating
 
 # Smaller products stay in the tiled kernel, which also applies a fused epilogue before its
 # store and costs less host time per call than CuPy's matmul (H100: with 1 << 22 the small MLP
