@@ -147,3 +147,16 @@ def _mask_setitem(x):
     out = x.copy()
     out[x < 0] = 0.0
     return out
+
+
+def _extra_cases() -> list[Case]:
+    """Cases kept in topic modules (op_cases_*.py) join the one parametrised suite."""
+    import op_cases_indexing
+    import op_cases_layers
+    import op_cases_numpy
+    import op_cases_random
+
+    return [*op_cases_numpy.CASES, *op_cases_indexing.CASES, *op_cases_random.CASES, *op_cases_layers.CASES]
+
+
+CASES += _extra_cases()

@@ -1,0 +1,5 @@
+"""Op cases for the shared suite (tests/test_ops.py): layers. Same `Case` and helpers as op_cases."""
+
+from __future__ import annotations
+
+CASES: list = []
