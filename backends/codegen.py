@@ -13,7 +13,7 @@ from bpir.ir import Graph, Node, Value
 from bpir.location import at
 from bpir.passes.inline_calls import inline_calls
 from bpir.passes.rewrite import rewrite
-from bpir.printer import _Names
+from bpir.printer import ValueNames
 from bpir.registry import get_op
 
 
@@ -22,7 +22,7 @@ class Emitter:
 
     def __init__(self, graph: Graph, header: str = "", indent: str = "    "):
         self.graph = graph
-        self.ir_names = _Names(graph)
+        self.ir_names = ValueNames(graph)
         self.names: dict[Value, str] = {}
         self.lines: list[str] = []
         self.globals: dict[str, object] = {}

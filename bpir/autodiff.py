@@ -11,7 +11,7 @@ from .builder import Builder
 from .ir import Graph, InputInfo, Node, Value
 from .location import at
 from .passes.dce import dce
-from .printer import _Names
+from .printer import ValueNames
 from .registry import get_op
 from .types import TensorType, is_float
 
@@ -115,7 +115,7 @@ def split(graph: Graph, wrt: list[int], remat: bool = False) -> Split:
     read_again = [v for n in again for v in n.inputs]
     residuals = [v for v in dict.fromkeys(needed + read_again) if v in saved]
     forward = Graph(graph.name + "_fwd", j.inputs[:n_in], primal.nodes, j.outputs[:n_out] + residuals)
-    names = _Names(forward)
+    names = ValueNames(forward)
     producers = forward.producers()
     b = Builder(graph.name + "_bwd")
     env = {}

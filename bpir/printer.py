@@ -46,8 +46,9 @@ def format_attr(value) -> str:
     return format_scalar(value)
 
 
-class _Names:
-    """Printer names: inputs keep valid unique names, every other value is numbered."""
+class ValueNames:
+    """How the text IR names values: inputs keep valid unique names, every other value is
+    numbered in node order. Public because autodiff and the code generators name values alike."""
 
     def __init__(self, graph: Graph):
         self.names: dict[Value, str] = {}
@@ -69,7 +70,7 @@ class _Names:
 
 
 def print_graph(graph: Graph, indent: str = "") -> str:
-    names = _Names(graph)
+    names = ValueNames(graph)
     lines = [indent + _header(graph, names)]
     for node in graph.nodes:
         lines.extend(_node_lines(node, names, indent + "  "))
@@ -78,7 +79,7 @@ def print_graph(graph: Graph, indent: str = "") -> str:
     return "\n".join(lines) + ("\n" if not indent else "")
 
 
-def _header(graph: Graph, names: _Names) -> str:
+def _header(graph: Graph, names: ValueNames) -> str:
     params = []
     for i, v in enumerate(graph.inputs):
         info = graph.input_info.get(i)
@@ -100,7 +101,7 @@ def _is_default(value, default) -> bool:
     return default is not REQUIRED and type(value) is type(default) and value == default
 
 
-def _node_lines(node: Node, names: _Names, indent: str) -> list[str]:
+def _node_lines(node: Node, names: ValueNames, indent: str) -> list[str]:
     results = ", ".join(f"{names[v]}: {v.type}" for v in node.outputs)
     text = f"{results} = {node.op}"
     if node.inputs:
