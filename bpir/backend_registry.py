@@ -5,19 +5,29 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+from typing import NamedTuple
+
+
+class BackendInfo(NamedTuple):
+    """Where a backend lives, what it needs, and what it can do."""
+
+    module: str
+    deps: tuple[str, ...]
+    takes_paths: bool = False  # compile_graph accepts in_paths/out_paths (argument-path options)
+
 
 BACKENDS = {
-    "numpy": ("bpir.backends.numpy.backend", ()),
-    "numba": ("bpir.backends.numba.backend", ("numba",)),
-    "numba-cuda": ("bpir.backends.cuda.backend", ("numba.cuda",)),
-    "jax": ("bpir.backends.jax.backend", ("jax",)),
+    "numpy": BackendInfo("bpir.backends.numpy.backend", ()),
+    "numba": BackendInfo("bpir.backends.numba.backend", ("numba",)),
+    "numba-cuda": BackendInfo("bpir.backends.cuda.backend", ("numba.cuda",)),
+    "jax": BackendInfo("bpir.backends.jax.backend", ("jax",), takes_paths=True),
 }
 
 
 def backend_module(name: str):
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose from {sorted(BACKENDS)}")
-    module, _ = BACKENDS[name]
+    module = BACKENDS[name].module
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as e:
@@ -28,7 +38,7 @@ def available() -> list[str]:
     """Backends that can run here: code and dependencies importable, and for numba-cuda a GPU
     or Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
     out = []
-    for name, (module, deps) in BACKENDS.items():
+    for name, (module, deps, _) in BACKENDS.items():
         try:
             if importlib.util.find_spec(module) is None:
                 continue
@@ -44,7 +54,7 @@ def installed() -> list[str]:
     """Backends whose code and dependencies are importable (whether or not they can run)."""
     return [
         name
-        for name, (module, deps) in BACKENDS.items()
+        for name, (module, deps, _) in BACKENDS.items()
         if importlib.util.find_spec(module) is not None
         and all(importlib.util.find_spec(d.split(".")[0]) is not None for d in deps)
     ]

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .backend_registry import backend_module
+from .backend_registry import BACKENDS, backend_module
 from .ir import Graph
-from .pytree import TreeDef, describe, flatten, flatten_like, unflatten
+from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflatten
 from .types import TensorType
 
 
@@ -64,6 +64,8 @@ def build(graph: Graph, backend: str, in_tree, out_tree, in_paths, optimize=True
     if optimize:
         graph = run_passes(graph)
     module = backend_module(backend)
+    if BACKENDS[backend].takes_paths:  # options such as shardings name arguments by path
+        options = {**options, "in_paths": list(in_paths), "out_paths": leaf_paths(out_tree, "out")}
     run, source = module.compile_graph(graph, **options)
     types = [v.type for v in graph.inputs]
     return Executable(graph, run, source, in_tree, out_tree, in_paths, types)

@@ -14,3 +14,4 @@ from bpir.frontends.nn import (  # noqa: F401
     softmax,
     stop_gradient,
 )
+from bpir.frontends.sharding import with_sharding_constraint  # noqa: F401, E402

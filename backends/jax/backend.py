@@ -25,9 +25,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
@@ -35,6 +33,7 @@ from bpir.types import to_numpy_dtype
 from ..array_api import dtype_of, elementwise_calls, expressions, literal
 from ..codegen import Emitter, decompose_missing
 from . import kernels as jax_kernels
+from . import sharding
 
 FUNCTIONS = elementwise_calls("jnp", sigmoid="jax.nn.sigmoid", rsqrt="lax.rsqrt", erf="lax.erf")
 FUNCTIONS |= {"where": "jnp.where", "matmul": "k.matmul"}
@@ -51,6 +50,7 @@ EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("wher
     "argmax": lambda n, a: (
         f"jnp.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']}).astype(jnp.int64)"
     ),
+    "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {literal(n.attrs['spec'])}, mesh)",
     "iota": lambda n, a: (
         f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {n.attrs['shape']}, {n.attrs['axis']})"
     ),
@@ -83,12 +83,15 @@ def _constant(em: Emitter, node: Node) -> str:
 
 @dataclass
 class JaxProgram:
-    """The traceable Python function, its ``jax.jit`` and the argument specs it was built for."""
+    """The traceable Python function, its ``jax.jit`` (with the sharding layout, if any) and the
+    argument specs it was built for."""
 
     fn: Callable
     jitted: Callable
     specs: list[jax.ShapeDtypeStruct]
     source: str
+    graph: Graph
+    layout: sharding.Layout | None = None
 
     def __call__(self, *args):
         with jax.enable_x64(True):
@@ -99,49 +102,30 @@ class JaxProgram:
             return self.jitted.lower(*self.specs)
 
 
-def build_function(graph: Graph) -> tuple[Callable, str]:
+def build_function(graph: Graph, mesh=None) -> tuple[Callable, str]:
     source, consts = generate(graph)
-    namespace = {"jax": jax, "jnp": jnp, "lax": lax, "k": jax_kernels, **consts}
+    namespace = {"jax": jax, "jnp": jnp, "lax": lax, "k": jax_kernels, "mesh": mesh, **consts}
     exec(compile(source, f"<bpir-jax:{graph.name}>", "exec"), namespace)
     return namespace[Emitter.function_name(graph)], source
 
 
-def compile_graph(graph: Graph, data_parallel=None) -> tuple[JaxProgram, str]:
-    """Return (callable taking NumPy or JAX arrays and returning JAX arrays, source)."""
-    fn, source = build_function(graph)
+def compile_graph(graph: Graph, data_parallel=None, mesh=None, shardings=None, in_paths=None,
+                  out_paths=None) -> tuple[JaxProgram, str]:  # fmt: skip
+    """Return (callable taking NumPy or JAX arrays and returning JAX arrays, source).
+    ``mesh``/``shardings``/``data_parallel`` place the computation on a device mesh (see
+    ``sharding``); ``in_paths``/``out_paths`` are the argument and result paths they refer to."""
     specs = [jax.ShapeDtypeStruct(v.shape, to_numpy_dtype(v.dtype)) for v in graph.inputs]
-    if data_parallel:
-        jitted = _data_parallel_jit(fn, graph, tuple(data_parallel))
+    lay = None
+    if data_parallel or mesh is not None or shardings:
+        in_paths = in_paths or [v.name or f"args[{i}]" for i, v in enumerate(graph.inputs)]
+        out_paths = out_paths or [f"out[{i}]" for i in range(len(graph.outputs))]
+        lay = sharding.layout(graph, in_paths, out_paths, mesh, shardings, data_parallel)
+        fn, source = build_function(graph, lay.mesh)
+        jitted = jax.jit(fn, in_shardings=lay.in_shardings(), out_shardings=lay.out_shardings())
     else:
+        fn, source = build_function(graph)
         jitted = jax.jit(fn)
-    return JaxProgram(fn, jitted, specs, source), source
-
-
-def _data_parallel_jit(fn: Callable, graph: Graph, batch_args: tuple[str, ...]) -> Callable:
-    """Shard the leading dimension of the inputs under ``batch_args`` over every device."""
-    devices = np.array(jax.devices())
-    mesh = Mesh(devices, ("batch",))
-
-    def is_batch(name: str) -> bool:
-        return any(name == a or name.startswith(a + ".") for a in batch_args)
-
-    names = [v.name or "" for v in graph.inputs]
-    unknown = [
-        a for a in batch_args if not any(is_batch(n) and n.split(".")[0] == a.split(".")[0] for n in names)
-    ]
-    if unknown:
-        raise ValueError(f"data_parallel names {unknown}, not arguments of {graph.name} ({names})")
-    shardings = []
-    for v, name in zip(graph.inputs, names):
-        if is_batch(name):
-            if not v.shape or v.shape[0] % len(devices):
-                raise ValueError(
-                    f"{name}: batch dimension of {v.type} does not split over {len(devices)} devices"
-                )
-            shardings.append(NamedSharding(mesh, PartitionSpec("batch")))
-        else:
-            shardings.append(NamedSharding(mesh, PartitionSpec()))
-    return jax.jit(fn, in_shardings=tuple(shardings))
+    return JaxProgram(fn, jitted, specs, source, graph, lay), source
 
 
 # -- inspection and ahead-of-time artifacts --------------------------------------------------
@@ -166,7 +150,7 @@ def save_artifact(executable, folder: str, platforms=("cpu",), **_options) -> di
     program: JaxProgram = executable.run
     platforms = tuple(PLATFORM_NAMES.get(p, p) for p in platforms)
     with jax.enable_x64(True):
-        exported = jax.export.export(jax.jit(program.fn), platforms=platforms)(*program.specs)
+        exported = jax.export.export(program.jitted, platforms=platforms)(*program.specs)
         blob = exported.serialize()
     with open(os.path.join(folder, EXPORT_FILE), "wb") as fh:
         fh.write(blob)
@@ -191,9 +175,34 @@ def load_artifact(graph: Graph, manifest: dict, folder: str):
                            f"Re-export with f.save(path, platforms=(..., {here!r})).")  # fmt: skip
     with jax.enable_x64(True):
         exported = jax.export.deserialize(bytearray(blob))
+    call = exported.call
+    options = manifest.get("options", {})
+    if options.get("mesh") is not None or options.get("shardings") or options.get("data_parallel"):
+        call = _sharded_call(exported, graph, manifest, folder)
+    elif exported.nr_devices != 1:
+        raise ValueError(
+            f"{folder}: the export runs on {exported.nr_devices} devices but the manifest names no mesh"
+        )
 
     def run(*args):
         with jax.enable_x64(True):
-            return tuple(exported.call(*args))
+            return tuple(call(*args))
 
     return run, generate(graph)[0]
+
+
+def _sharded_call(exported, graph: Graph, manifest: dict, folder: str) -> Callable:
+    """The export under ``jax.jit`` with the layout it was saved with, on this machine's devices."""
+    from bpir.pytree import leaf_paths
+
+    options = manifest["options"]
+    out_paths = leaf_paths(manifest["out_tree"], "out")
+    try:
+        lay = sharding.layout(graph, manifest["in_paths"], out_paths, options.get("mesh"),
+                              options.get("shardings"), options.get("data_parallel"))  # fmt: skip
+    except ValueError as e:
+        raise ValueError(f"{folder}: the artifact's sharding does not fit this machine: {e}") from None
+    if lay.mesh.devices.size != exported.nr_devices:
+        raise ValueError(f"{folder}: the export was made for {exported.nr_devices} devices; the mesh "
+                         f"{dict(lay.mesh.shape)} here has {lay.mesh.devices.size}")  # fmt: skip
+    return jax.jit(exported.call, in_shardings=lay.in_shardings(), out_shardings=lay.out_shardings())

@@ -60,6 +60,10 @@ def pad(x, lo, hi, interior, value):
 
 
 def scatter_add_along_axis(idx, upd, axis, dim):
+    if idx.shape[axis] == 1:  # one index per row (a label's gradient): a one-hot product, which
+        # XLA fuses and partitions like any elementwise op (a scatter makes it gather the indices)
+        classes = lax.broadcasted_iota(idx.dtype, (*idx.shape[:axis], dim, *idx.shape[axis + 1 :]), axis)
+        return jnp.where(idx == classes, upd, jnp.zeros((), upd.dtype))
     shape = list(idx.shape)
     shape[axis] = dim
     grid = list(jnp.indices(idx.shape, sparse=True))
@@ -69,3 +73,14 @@ def scatter_add_along_axis(idx, upd, axis, dim):
 
 def one_hot(labels, num_classes, dtype):
     return (labels[..., None] == jnp.arange(num_classes)).astype(dtype)
+
+
+def constrain(x, spec: tuple[str, ...], mesh):
+    """``sharding_constraint``: each spec entry is "" or mesh axis names joined by ","; without a
+    mesh (an unsharded compile) the value is left as it is."""
+    if mesh is None:
+        return x
+    parts = [None if not e else tuple(e.split(",")) if "," in e else e for e in spec]
+    return lax.with_sharding_constraint(
+        x, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(*parts))
+    )
