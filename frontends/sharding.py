@@ -14,8 +14,8 @@ def spec_attr(spec) -> tuple[str, ...]:
         )
     out = []
     for entry in spec:
-        axes = () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
-        if not all(isinstance(a, str) and a for a in axes):
+        axes = () if entry is None else (entry,) if isinstance(entry, str) else entry
+        if not isinstance(axes, (tuple, list)) or not all(isinstance(a, str) and a for a in axes):
             raise TypeError(
                 f"with_sharding_constraint: spec entry {entry!r} is not None, an axis name or a tuple of them"
             )
