@@ -175,7 +175,7 @@ def load_artifact(graph: Graph, manifest: dict, folder: str):
                            f"Re-export with f.save(path, platforms=(..., {here!r})).")  # fmt: skip
     with jax.enable_x64(True):
         exported = jax.export.deserialize(bytearray(blob))
-    call = exported.call
+    call = jax.jit(exported.call)  # one dispatch per call, as the function it was saved from
     options = manifest.get("options", {})
     if options.get("mesh") is not None or options.get("shardings") or options.get("data_parallel"):
         call = _sharded_call(exported, graph, manifest, folder)
