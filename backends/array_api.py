@@ -44,6 +44,13 @@ def kw(node: Node, *names: str) -> str:
     return ", ".join(f"{n}={literal(node.attrs[n])}" for n in names)
 
 
+def matmul_operands(node: Node, args: list[str], xp: str) -> tuple[str, str]:
+    """The matmul's operands, each read through a swapaxes view when its transpose flag is set
+    (a strided view: BLAS gets a transpose flag, no copy is made)."""
+    flags = (node.attrs["transpose_a"], node.attrs["transpose_b"])
+    return tuple(f"{xp}.swapaxes({a}, -1, -2)" if t else a for a, t in zip(args, flags))
+
+
 def index(node: Node) -> str:
     a = node.attrs
     parts = [f"{s}:{e}" + (f":{st}" if st != 1 else "") for s, e, st in zip(a["start"], a["stop"], a["step"])]

@@ -110,6 +110,12 @@ CASES += [
     Case("matmul", lambda a, b: a @ b, args(_n(3, 4), _n(4, 5)), argnums=(0, 1)),
     Case("matmul_batched", np.matmul, args(_n(2, 3, 4), _n(2, 4, 5)), argnums=(0, 1)),
     Case("matmul_broadcast_batch", np.matmul, args(_n(2, 3, 4), _n(4, 5)), argnums=(0, 1)),
+    # transposes folded into matmul's transpose_a / transpose_b flags (and the product transposed)
+    Case("matmul_transpose_a", lambda a, b: a.T @ b, args(_n(4, 3), _n(4, 5)), argnums=(0, 1)),
+    Case("matmul_transpose_b", lambda a, b: np.tanh(a @ b.T), args(_n(3, 4), _n(5, 4)), argnums=(0, 1)),
+    Case("matmul_transpose_both", lambda a, b: (a.T @ b.T).T * 2.0, args(_n(4, 3), _n(5, 4)), argnums=(0, 1)),
+    Case("matmul_batched_transposed", lambda a, b: a.transpose(0, 2, 1) @ b.transpose(0, 2, 1),
+         args(_n(2, 4, 3), _n(2, 5, 4)), argnums=(0, 1)),
     Case("matvec", lambda a, v: np.dot(a, v), args(_n(3, 4), _n(4)), argnums=(0, 1)),
     Case("einsum_bij_bjk", lambda a, b: np.einsum("bij,bjk->bik", a, b), args(_n(2, 3, 4), _n(2, 4, 2)),
          argnums=(0, 1)),

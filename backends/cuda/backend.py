@@ -226,6 +226,10 @@ class _Gen(LayoutOps):
         a, b = (self.env[v] for v in mm.inputs)
         a = a if isinstance(a, cv.View) else self.materialize(a)
         b = b if isinstance(b, cv.View) else self.materialize(b)
+        a, b = (
+            cv.transpose(r, _swap_last(r)) if mm.attrs[f] else r
+            for r, f in ((a, "transpose_a"), (b, "transpose_b"))
+        )
         dtype = mm.out.dtype
         acc = ck.ACC.get(dtype, dtype)
         shape = mm.out.shape
@@ -254,7 +258,8 @@ class _Gen(LayoutOps):
 
     def _on_cublas(self, mm: Node) -> bool:
         """Large matmuls go to cuBLAS when CuPy can reach a GPU (its epilogue: a kernel)."""
-        macs = int(np.prod(mm.out.shape, dtype=np.int64)) * mm.inputs[0].shape[-1]
+        k = mm.inputs[0].shape[-2 if mm.attrs["transpose_a"] else -1]
+        macs = int(np.prod(mm.out.shape, dtype=np.int64)) * k
         return self.blas and mm.out.dtype in ("f32", "f64") and macs >= cuda_blas.MIN_MACS
 
     def _epilogue_matmuls(self) -> dict[Node, Node]:
@@ -300,3 +305,8 @@ def compile_graph(graph: Graph, **options):
     """Return (callable taking NumPy or device arrays, generated source)."""
     program = generate(graph)
     return make_runner(program, graph), program.source
+
+
+def _swap_last(ref: cv.Ref) -> tuple[int, ...]:
+    n = len(ref.shape)
+    return (*range(n - 2), n - 1, n - 2)

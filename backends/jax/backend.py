@@ -30,13 +30,13 @@ from jax import lax
 from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
-from ..array_api import dtype_of, elementwise_calls, expressions, literal
+from ..array_api import dtype_of, elementwise_calls, expressions, kw, literal
 from ..codegen import Emitter, decompose_missing
 from . import kernels as jax_kernels
 from . import sharding
 
 FUNCTIONS = elementwise_calls("jnp", sigmoid="jax.nn.sigmoid", rsqrt="lax.rsqrt", erf="lax.erf")
-FUNCTIONS |= {"where": "jnp.where", "matmul": "k.matmul"}
+FUNCTIONS |= {"where": "jnp.where"}
 
 
 def _dt(name: str) -> str:
@@ -50,6 +50,7 @@ EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("wher
     "argmax": lambda n, a: (
         f"jnp.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']}).astype(jnp.int64)"
     ),
+    "matmul": lambda n, a: f"k.matmul({a[0]}, {a[1]}, {kw(n, 'transpose_a', 'transpose_b')})",
     "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {literal(n.attrs['spec'])}, mesh)",
     "iota": lambda n, a: (
         f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {n.attrs['shape']}, {n.attrs['axis']})"

@@ -12,8 +12,15 @@ from jax import lax
 HIGHEST = lax.Precision.HIGHEST  # f32 matmuls/convs in full precision on every platform
 
 
-def matmul(a, b):
-    return jnp.matmul(a, b, precision=HIGHEST)
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    """A batched matmul as one ``dot_general`` whose dimension numbers say which axes contract,
+    so a transposed operand is never materialised (as jax.numpy folds ``x.T @ y``)."""
+    nb = a.ndim - 2
+    batch = tuple(range(nb))
+    ca = nb if transpose_a else nb + 1
+    cb = nb + 1 if transpose_b else nb
+    out = lax.dot_general(a, b, (((ca,), (cb,)), (batch, batch)), precision=HIGHEST)
+    return out  # (batch..., m, n): dot_general orders batch, a's free axis, then b's free axis
 
 
 def conv2d(x, w, stride, padding, dilation, groups):

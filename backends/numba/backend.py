@@ -24,6 +24,7 @@ from bpir.ops.fused import decompose_fused
 from bpir.passes.memory import VIEW_OPS, plan
 from bpir.passes.rewrite import rewrite
 
+from ..array_api import matmul_operands
 from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
@@ -97,7 +98,8 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             em.line(f"{target} = {npb._constant(em, node)}", node)
         elif node.op == "matmul":
             out = ws.assign(node.out, node.out.shape, i)
-            em.line(f"{target} = np.matmul({args[0]}, {args[1]}, out={out})", node)
+            a, b = matmul_operands(node, args, "np")
+            em.line(f"{target} = np.matmul({a}, {b}, out={out})", node)
         elif node.op in npb.UFUNCS:
             em.line(f"{target} = {npb.UFUNCS[node.op]}({', '.join(args)})", node)
         else:

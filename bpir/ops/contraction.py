@@ -13,11 +13,16 @@ from . import windows
 
 def _matmul_rule(types, attrs):
     a, b = types
-    if a.ndim < 2 or b.ndim < 2 or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
-        raise ShapeError(f"cannot multiply {a.shape} by {b.shape} (want [...,m,k] @ [...,k,n])")
+    if a.ndim < 2 or b.ndim < 2:
+        raise ShapeError(f"matmul wants operands of rank >= 2, got {a.shape} and {b.shape}")
+    m, k = (a.shape[-1], a.shape[-2]) if attrs["transpose_a"] else a.shape[-2:]
+    k2, n = (b.shape[-1], b.shape[-2]) if attrs["transpose_b"] else b.shape[-2:]
+    if a.shape[:-2] != b.shape[:-2] or k != k2:
+        flags = "".join(f" {f}" for f in ("transpose_a", "transpose_b") if attrs[f])
+        raise ShapeError(f"cannot multiply {a.shape} by {b.shape}{flags} (want [...,m,k] @ [...,k,n])")
     if a.dtype != b.dtype:
         raise ShapeError(f"operand dtypes {a.dtype} and {b.dtype} differ")
-    return [TensorType((*a.shape[:-1], b.shape[-1]), a.dtype)]
+    return [TensorType((*a.shape[:-2], m, n), a.dtype)]
 
 
 def swap_last(b, x):
@@ -27,11 +32,19 @@ def swap_last(b, x):
 
 
 def _matmul_vjp(b, node, cts):
+    """C = A' @ B' with A' = A^T when transpose_a (B' likewise): dA' = G B'^T, dB' = A'^T G, written
+    as matmuls with transpose flags so no transpose is materialised."""
     (x, y), (g,) = node.inputs, cts
-    return [b.matmul(g, swap_last(b, y)), b.matmul(swap_last(b, x), g)]
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    dx = b.matmul(y, g, transpose_a=tb, transpose_b=True) if ta else b.matmul(g, y, transpose_b=not tb)
+    dy = b.matmul(g, x, transpose_a=True, transpose_b=ta) if tb else b.matmul(x, g, transpose_a=not ta)
+    return [dx, dy]
 
 
-register(OpDef("matmul", Kind.CONTRACTION, 2, _matmul_rule, vjp=_matmul_vjp))
+# transpose_a / transpose_b: the operand's last two axes are swapped before multiplying (BLAS's
+# transpose flags, lax.dot_general's dimension numbers, strided reads on CUDA)
+register(OpDef("matmul", Kind.CONTRACTION, 2, _matmul_rule, attrs={"transpose_a": False, "transpose_b": False},
+               vjp=_matmul_vjp))  # fmt: skip
 
 CONV_ATTRS = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
 

@@ -1,5 +1,6 @@
 """Algebraic simplification and broadcast sinking.
 
+Transposes of the last two axes feeding a matmul become its transpose_a/transpose_b flags.
 Identities applied: x*1, 1*x, x+0, 0+x, x-0, x/1 (only where x already has the result's
 shape), neg(neg x), transpose of transpose, reshape chains, broadcast chains, reshape /
 broadcast / cast to the value's own type. x-x and x*0 are NOT folded for floats (NaN and inf
@@ -33,15 +34,48 @@ def _scalar_const(producers, v: Value):
 
 def simplify(graph: Graph) -> Graph:
     producers: dict[Value, Node] = {}
+    uses: dict[Value, int] = {}
+    for n in graph.nodes:
+        for v in n.inputs:
+            uses[v] = uses.get(v, 0) + 1
+    for v in graph.outputs:
+        uses[v] = uses.get(v, 0) + 1
 
     def rule(b, node):
+        if _swaps_last_two(node) and (mm := producers.get(node.inputs[0])) is not None and mm.op == "matmul" \
+                and uses.get(mm.out) == 1:  # fmt: skip
+            # (A'B')^T = B'^T A'^T: the product is computed transposed instead of copied after
+            a = mm.attrs
+            return [b.matmul(mm.inputs[1], mm.inputs[0], transpose_a=not a["transpose_b"],
+                             transpose_b=not a["transpose_a"])]  # fmt: skip
         outs = _simplify_node(b, node, producers)
         if outs is None:
             for v in node.outputs:
                 producers[v] = node
+        elif len(outs) == 1 and b.nodes and b.nodes[-1].outputs == outs:  # a rebuilt node stands in
+            producers[outs[0]], uses[outs[0]] = b.nodes[-1], uses.get(node.outputs[0], 0)
         return outs
 
     return rewrite(graph, rule)
+
+
+def _swaps_last_two(node: Node | None) -> bool:
+    if node is None or node.op != "transpose":
+        return False
+    perm, n = node.attrs["perm"], len(node.attrs["perm"])
+    return n >= 2 and perm == (*range(n - 2), n - 1, n - 2)
+
+
+def _fold_transposes(b, node: Node, producers) -> list[Value] | None:
+    """matmul(transpose(x), y) -> matmul(x, y, transpose_a) (either operand): the backends read
+    the operand transposed (BLAS flags, dot_general numbers, strides) instead of copying it."""
+    (x, y), a = node.inputs, node.attrs
+    px, py = producers.get(x), producers.get(y)
+    fold_a, fold_b = _swaps_last_two(px), _swaps_last_two(py)
+    if not (fold_a or fold_b):
+        return None
+    return [b.matmul(px.inputs[0] if fold_a else x, py.inputs[0] if fold_b else y,
+                     transpose_a=a["transpose_a"] != fold_a, transpose_b=a["transpose_b"] != fold_b)]  # fmt: skip
 
 
 def _simplify_node(b, node: Node, producers) -> list[Value] | None:
@@ -53,6 +87,8 @@ def _simplify_node(b, node: Node, producers) -> list[Value] | None:
         return [ins[0]]
     if op == "transpose" and a["perm"] == tuple(range(len(a["perm"]))):
         return [ins[0]]
+    if op == "matmul":
+        return _fold_transposes(b, node, producers)
     src = producers.get(ins[0]) if ins else None
     if src is not None:
         if op == "neg" and src.op == "neg":
