@@ -77,6 +77,9 @@ class Workspace:
         return [np.empty(s, np.dtype(np_name(d)[3:])) for s, d, _ in self.slots]
 
 
+_ANY_NAME = "bpir_kernel_name"  # stands in for a kernel's name while bodies are compared
+
+
 def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     """(kernel module source, driver source, driver constants, workspace plan)."""
     graph = lower(graph)
@@ -86,11 +89,15 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
         header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: bpir.backends.numpy.kernels",
     )
     kernels = ["# bpir generated loop kernels\n" + HEADER]
+    by_body: dict[str, str] = {}  # kernels identical up to their name are compiled once
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
         if node.op == "fused":
-            name = f"fused_{len(kernels)}"
-            kernels.append("\n\n" + kernel_source(name, node))
+            body = kernel_source(_ANY_NAME, node)
+            name = by_body.get(body)
+            if name is None:
+                name = by_body[body] = f"fused_{len(kernels)}"
+                kernels.append("\n\n" + body.replace(_ANY_NAME, name))
             _call_kernel(em, ws, node, name, args, i)
             continue
         target = em.bind(node.out)
