@@ -1,6 +1,9 @@
 """Counter-based random numbers (threefry-2x32, as JAX): ``key``, ``split``, ``uniform``,
 ``normal``, ``bernoulli``. A key is a plain uint32[2] array, so it traces like any input; the
-same key gives the same numbers on every backend, equal to ``jax.random`` for the same key data."""
+same key gives the same numbers on every backend, equal to ``jax.random`` for the same key data.
+
+Outside a trace these compute with NumPy; given a traced key they record the ``random_split``
+and ``random_uniform`` ops (``bpir.ops.random``) and ordinary elementwise ops on their result."""
 
 from __future__ import annotations
 
@@ -10,13 +13,16 @@ from . import random_ref as ref
 
 __all__ = ["bernoulli", "key", "normal", "split", "uniform"]
 
-_FLOATS = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+_FLOATS = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
 def key(seed: int) -> np.ndarray:
     """A key from an integer seed: uint32[2] = (high, low) 32 bits of the 64-bit seed, as JAX."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"bpir.random.key: seed must be an int, got {type(seed).__name__}")
+        raise TypeError(
+            f"bpir.random.key: seed must be a concrete int, got {type(seed).__name__} "
+            "(inside a traced function, pass the key as an argument instead)"
+        )
     seed = int(seed)
     if not -(2**63) <= seed < 2**64:
         raise ValueError(f"bpir.random.key: seed {seed} does not fit in 64 bits")
@@ -24,12 +30,23 @@ def key(seed: int) -> np.ndarray:
     return np.array([seed >> 32, seed & 0xFFFFFFFF], dtype=np.uint32)
 
 
-def _check_key(fn: str, k) -> np.ndarray:
-    arr = np.asarray(k)
+def _tracer_type():
+    from bpir.frontends.tracer import Tracer
+
+    return Tracer
+
+
+def _is_traced(x) -> bool:
+    return type(x).__name__ == "Tracer" and isinstance(x, _tracer_type())
+
+
+def _check_key(fn: str, k, arg: str = "key"):
+    """The key as a NumPy array, or the tracer itself when traced; a clear error otherwise."""
+    arr = k if _is_traced(k) else np.asarray(k)
     if arr.shape != (2,) or arr.dtype != np.uint32:
         got = f"{arr.dtype}[{','.join(map(str, arr.shape))}]"
         raise TypeError(
-            f"bpir.random.{fn}: key must be a uint32[2] array (from bpir.random.key or split), got {got}"
+            f"bpir.random.{fn}: {arg} must be a uint32[2] array (from bpir.random.key or split), got {got}"
         )
     return arr
 
@@ -56,42 +73,72 @@ def _check_float(fn: str, dtype) -> np.dtype:
     return dt
 
 
-def split(key, num: int = 2) -> np.ndarray:
+def _emit(op: str, k, **attrs):
+    from bpir.frontends.tracer import active_trace, lift, wrap
+
+    return wrap(active_trace().builder.emit(op, lift(k), **attrs))
+
+
+def _unit(k, shape: tuple[int, ...], dt: np.dtype):
+    """Floats in [0, 1) from the key's bits (a tracer when the key is traced)."""
+    if _is_traced(k):
+        return _emit("random_uniform", k, shape=shape, dtype=_FLOATS[dt])
+    return ref.bits_to_unit(ref.random_bits(k, shape, dt.itemsize * 8), dt)
+
+
+def split(key, num: int = 2):
     """``num`` new keys from ``key`` (uint32[num, 2]), as ``jax.random.split``."""
     k = _check_key("split", key)
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
         raise ValueError(f"bpir.random.split: num must be a non-negative int, got {num!r}")
+    if _is_traced(k):
+        return _emit("random_split", k, num=int(num))
     return ref.split(k, int(num))
 
 
-def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0) -> np.ndarray:
+def _scale(u, dt: np.dtype, minval, maxval):
+    """max(minval, u * (maxval - minval) + minval) in ``dt``, as jax.random.uniform."""
+    lo = minval if _is_traced(minval) else np.asarray(minval, dt)
+    hi = maxval if _is_traced(maxval) else np.asarray(maxval, dt)
+    return np.maximum(lo, u * (hi - lo) + lo)
+
+
+def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0):
     """Uniform floats in [minval, maxval), as ``jax.random.uniform``."""
     k = _check_key("uniform", key)
     shape = _check_shape("uniform", shape)
     dt = _check_float("uniform", dtype)
-    return ref.uniform(k, shape, dt, float(minval), float(maxval))
+    u = _unit(k, shape, dt)
+    if _is_traced(minval) or _is_traced(maxval) or (minval, maxval) != (0.0, 1.0):
+        u = _scale(u, dt, minval, maxval)
+    return u
 
 
-def normal(key, shape=(), dtype="float32") -> np.ndarray:
-    """Standard normal floats, as ``jax.random.normal`` (sqrt(2) * erfinv(uniform(-1, 1)))."""
+def normal(key, shape=(), dtype="float32"):
+    """Standard normal floats, as ``jax.random.normal``: sqrt(2) * erfinv(u), u uniform in
+    (-1, 1), with XLA's erfinv polynomial (see ``random_ref.erfinv``)."""
     k = _check_key("normal", key)
     shape = _check_shape("normal", shape)
     dt = _check_float("normal", dtype)
-    return ref.normal(k, shape, dt)
+    lo = np.nextafter(dt.type(-1.0), dt.type(0.0))
+    u = _scale(_unit(k, shape, dt), dt, lo, dt.type(1.0))
+    return dt.type(np.sqrt(2.0)) * ref.erfinv(u)
 
 
-def bernoulli(key, p=0.5, shape=None) -> np.ndarray:
+def bernoulli(key, p=0.5, shape=None):
     """Booleans that are True with probability ``p``, as ``jax.random.bernoulli``."""
     k = _check_key("bernoulli", key)
     if isinstance(p, (float, int)) and not isinstance(p, bool):
         p = np.float32(p)
-    p = np.asarray(p)
+    if not _is_traced(p):
+        p = np.asarray(p)
     dt = _check_float("bernoulli", p.dtype)
-    shape = p.shape if shape is None else _check_shape("bernoulli", shape)
+    pshape = tuple(p.shape)
+    shape = pshape if shape is None else _check_shape("bernoulli", shape)
     try:
-        np.broadcast_shapes(p.shape, shape)
+        ok = np.broadcast_shapes(pshape, shape) == shape
     except ValueError:
-        raise ValueError(
-            f"bpir.random.bernoulli: p of shape {p.shape} does not broadcast to shape {shape}"
-        ) from None
-    return ref.uniform(k, shape, dt, 0.0, 1.0) < p
+        ok = False
+    if not ok:
+        raise ValueError(f"bpir.random.bernoulli: p of shape {pshape} does not broadcast to shape {shape}")
+    return _unit(k, shape, dt) < p

@@ -52,14 +52,6 @@ def bits_to_unit(bits: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return ((bits >> utype(nbits - nmant)) | one).view(dtype) - dtype.type(1.0)
 
 
-def uniform(key, shape, dtype, minval: float, maxval: float) -> np.ndarray:
-    dtype = np.dtype(dtype)
-    t = dtype.type
-    lo, hi = t(minval), t(maxval)
-    u = bits_to_unit(random_bits(key, shape, dtype.itemsize * 8), dtype)
-    return np.maximum(lo, u * (hi - lo) + lo)
-
-
 # erfinv as XLA computes it (Giles 2010; single precision: 2 branches, double: 3 branches).
 _ERFINV32 = (
     (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
@@ -92,36 +84,27 @@ _ERFINV64 = (
 )  # fmt: skip
 
 
-def erfinv(x: np.ndarray) -> np.ndarray:
-    """XLA's erfinv polynomial for x in (-1, 1), in x's dtype."""
+def erfinv(x):
+    """XLA's erfinv polynomial for x in (-1, 1), in x's dtype; written with NumPy functions
+    only, so that it also records IR when ``x`` is traced."""
     t = x.dtype.type
     w = -np.log1p(-(x * x))
     if x.dtype == np.float32:
         small, large = _ERFINV32
         lt = w < t(5.0)
         w = np.where(lt, w - t(2.5), np.sqrt(w) - t(3.0))
-        p = np.full_like(x, 0.0)
-        for i, (a, b) in enumerate(zip(small, large)):
-            c = np.where(lt, t(a), t(b))
-            p = c if i == 0 else c + p * w
+        p = np.where(lt, t(small[0]), t(large[0]))
+        for a, b in zip(small[1:], large[1:]):
+            p = np.where(lt, t(a), t(b)) + p * w
         return p * x
     c625, c16, cbig = _ERFINV64
-    lt6, lt16 = w < 6.25, w < 16.0
-    w = np.where(lt6, w - 3.125, np.sqrt(w) - np.where(lt16, 3.25, 5.0))
-    p = np.where(lt6, c625[0], np.where(lt16, c16[0], cbig[0]))
-    for i in range(1, 23):
-        c = np.where(lt6, c625[i], np.where(lt16, c16[i], cbig[i])) if i < 17 else None
-        if i < 17:
-            p = c + p * w
-        elif i < 19:
-            p = np.where(lt16, np.where(lt6, c625[i], c16[i]) + p * w, p)
-        else:
-            p = np.where(lt6, c625[i] + p * w, p)
+    lt6, lt16 = w < t(6.25), w < t(16.0)
+    w = np.where(lt6, w - t(3.125), np.sqrt(w) - np.where(lt16, t(3.25), t(5.0)))
+    p = np.where(lt6, t(c625[0]), np.where(lt16, t(c16[0]), t(cbig[0])))
+    for i in range(1, 17):
+        p = np.where(lt6, t(c625[i]), np.where(lt16, t(c16[i]), t(cbig[i]))) + p * w
+    for i in range(17, 19):  # the w >= 16 polynomial has ended
+        p = np.where(lt16, np.where(lt6, t(c625[i]), t(c16[i])) + p * w, p)
+    for i in range(19, 23):  # so has the w >= 6.25 one
+        p = np.where(lt6, t(c625[i]) + p * w, p)
     return p * x
-
-
-def normal(key, shape, dtype) -> np.ndarray:
-    dtype = np.dtype(dtype)
-    lo = np.nextafter(dtype.type(-1.0), dtype.type(0.0))
-    u = uniform(key, shape, dtype, lo, 1.0)
-    return dtype.type(np.sqrt(2.0)) * erfinv(u)
