@@ -40,14 +40,12 @@ def _is_traced(x) -> bool:
     return type(x).__name__ == "Tracer" and isinstance(x, _tracer_type())
 
 
-def _check_key(fn: str, k, arg: str = "key"):
+def check_key(fn: str, k, arg: str = "key"):
     """The key as a NumPy array, or the tracer itself when traced; a clear error otherwise."""
     arr = k if _is_traced(k) else np.asarray(k)
     if arr.shape != (2,) or arr.dtype != np.uint32:
         got = f"{arr.dtype}[{','.join(map(str, arr.shape))}]"
-        raise TypeError(
-            f"bpir.random.{fn}: {arg} must be a uint32[2] array (from bpir.random.key or split), got {got}"
-        )
+        raise TypeError(f"{fn}: {arg} must be a uint32[2] array (from bpir.random.key or split), got {got}")
     return arr
 
 
@@ -88,7 +86,7 @@ def _unit(k, shape: tuple[int, ...], dt: np.dtype):
 
 def split(key, num: int = 2):
     """``num`` new keys from ``key`` (uint32[num, 2]), as ``jax.random.split``."""
-    k = _check_key("split", key)
+    k = check_key("bpir.random.split", key)
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
         raise ValueError(f"bpir.random.split: num must be a non-negative int, got {num!r}")
     if _is_traced(k):
@@ -105,7 +103,7 @@ def _scale(u, dt: np.dtype, minval, maxval):
 
 def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0):
     """Uniform floats in [minval, maxval), as ``jax.random.uniform``."""
-    k = _check_key("uniform", key)
+    k = check_key("bpir.random.uniform", key)
     shape = _check_shape("uniform", shape)
     dt = _check_float("uniform", dtype)
     u = _unit(k, shape, dt)
@@ -117,7 +115,7 @@ def uniform(key, shape=(), dtype="float32", minval=0.0, maxval=1.0):
 def normal(key, shape=(), dtype="float32"):
     """Standard normal floats, as ``jax.random.normal``: sqrt(2) * erfinv(u), u uniform in
     (-1, 1), with XLA's erfinv polynomial (see ``random_ref.erfinv``)."""
-    k = _check_key("normal", key)
+    k = check_key("bpir.random.normal", key)
     shape = _check_shape("normal", shape)
     dt = _check_float("normal", dtype)
     lo = np.nextafter(dt.type(-1.0), dt.type(0.0))
@@ -127,7 +125,7 @@ def normal(key, shape=(), dtype="float32"):
 
 def bernoulli(key, p=0.5, shape=None):
     """Booleans that are True with probability ``p``, as ``jax.random.bernoulli``."""
-    k = _check_key("bernoulli", key)
+    k = check_key("bpir.random.bernoulli", key)
     if isinstance(p, (float, int)) and not isinstance(p, bool):
         p = np.float32(p)
     if not _is_traced(p):
