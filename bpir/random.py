@@ -7,6 +7,8 @@ and ``random_uniform`` ops (``bpir.ops.random``) and ordinary elementwise ops on
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import random_ref as ref
@@ -38,6 +40,15 @@ def _tracer_type():
 
 def _is_traced(x) -> bool:
     return type(x).__name__ == "Tracer" and isinstance(x, _tracer_type())
+
+
+def _recording(k) -> bool:
+    """Record ops (rather than compute now) for a traced key, or for a concrete key inside a
+    trace of this thread: the graph then holds the key, not a constant of all the numbers."""
+    if _is_traced(k):
+        return True
+    guard = sys.modules.get("bpir.frontends.numpy_random_guard")
+    return guard is not None and guard.tracing_here()
 
 
 def check_key(fn: str, k, arg: str = "key"):
@@ -79,7 +90,7 @@ def _emit(op: str, k, **attrs):
 
 def _unit(k, shape: tuple[int, ...], dt: np.dtype):
     """Floats in [0, 1) from the key's bits (a tracer when the key is traced)."""
-    if _is_traced(k):
+    if _recording(k):
         return _emit("random_uniform", k, shape=shape, dtype=_FLOATS[dt])
     return ref.bits_to_unit(ref.random_bits(k, shape, dt.itemsize * 8), dt)
 
@@ -89,7 +100,7 @@ def split(key, num: int = 2):
     k = check_key("bpir.random.split", key)
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
         raise ValueError(f"bpir.random.split: num must be a non-negative int, got {num!r}")
-    if _is_traced(k):
+    if _recording(k):
         return _emit("random_split", k, num=int(num))
     return ref.split(k, int(num))
 

@@ -90,6 +90,11 @@ def _install() -> None:
         _installed = True
 
 
+def tracing_here() -> bool:
+    """Is a trace running in this thread (or task)?"""
+    return _tracing.get()
+
+
 @contextlib.contextmanager
 def refusing_numpy_random():
     """Inside the block (this thread or task only), ``np.random`` raises ``TraceError``."""
