@@ -4,6 +4,10 @@ backend; bnp.dropout; np.random refused inside traces."""
 from __future__ import annotations
 
 import functools
+import json
+import os
+import subprocess
+import sys
 import threading
 
 import jax
@@ -283,3 +287,45 @@ def test_other_threads_keep_numpy_random_while_tracing():
     bpir.trace(f, np.ones(2))
     t.join()
     assert len(got) == 2 and got[0].shape == (2,)
+
+
+# Runs without the CUDA simulator (which does not type like Numba): every random kernel of the
+# numba-cuda backend compiles to PTX for sm_90; no GPU is needed (NVVM wheels).
+PTX_SCRIPT = """
+import json
+try:
+    from numba import cuda
+    from numba.cuda.cudadrv import nvvm
+    nvvm.NVVM()
+except Exception as e:
+    print(json.dumps({"skip": f"NVVM not importable: {e}"}))
+    raise SystemExit(0)
+import bpir
+from bpir.backends.cuda import backend, runtime
+
+def f(key):
+    k1, k2 = bpir.random.split(key)
+    return bpir.random.uniform(k1, (7,), "float32"), bpir.random.uniform(k2, (7,), "float64")
+
+program = backend.generate(bpir.optimize(bpir.trace(f, bpir.random.key(0))))
+ns = runtime.program_namespace(program)
+exec(program.source, ns)
+sizes = {k.name: len(cuda.compile_ptx(ns[k.name].py_func, k.signature(), cc=(9, 0))[0]) for k in program.kernels}
+print(json.dumps({"compiled": sizes}))
+"""
+
+
+def test_cuda_random_kernels_compile_to_ptx():
+    if "numba-cuda" not in bpir.backends():
+        pytest.skip("numba-cuda not installed")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    proc = subprocess.run(
+        [sys.executable, "-c", PTX_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if "skip" in result:
+        pytest.skip(result["skip"])
+    names = sorted(result["compiled"])
+    assert [n.split("_", 1)[1] for n in names] == ["random_split", "random_uniform", "random_uniform"]
+    assert all(size > 0 for size in result["compiled"].values())
