@@ -72,13 +72,13 @@ def _check_shape(fn: str, shape) -> tuple[int, ...]:
     return shape
 
 
-def _check_float(fn: str, dtype) -> np.dtype:
+def _check_float(fn: str, dtype, arg: str = "dtype") -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
         dt = None
     if dt not in _FLOATS:
-        raise TypeError(f"bpir.random.{fn}: dtype must be float32 or float64, got {dtype!r}")
+        raise TypeError(f"bpir.random.{fn}: {arg} must be float32 or float64, got {dtype!r}")
     return dt
 
 
@@ -141,7 +141,7 @@ def bernoulli(key, p=0.5, shape=None):
         p = np.float32(p)
     if not _is_traced(p):
         p = np.asarray(p)
-    dt = _check_float("bernoulli", p.dtype)
+    dt = _check_float("bernoulli", p.dtype, "p's dtype")
     pshape = tuple(p.shape)
     shape = pshape if shape is None else _check_shape("bernoulli", shape)
     try:
