@@ -1,4 +1,8 @@
-"""NumPy reference of threefry-2x32 random bits and their conversion to floats (JAX's bits)."""
+"""NumPy reference of threefry-2x32 random bits and their conversion to floats: the eager path
+of ``bpir.random`` and the NumPy backend's kernels. The layout is JAX's default
+(``jax_threefry_partitionable=True``, the default since JAX 0.5): element i of a draw of any
+shape hashes the 64-bit counter i split into (high, low) 32-bit words; 32-bit draws xor the two
+output words, 64-bit draws concatenate them."""
 
 from __future__ import annotations
 
