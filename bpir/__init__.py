@@ -28,12 +28,18 @@ def optimize(graph: Graph, passes=None) -> Graph:
 
 def compile(fn, backend: str = "numpy", example_args=None, **options):  # noqa: A001
     """Compile ``fn`` for ``backend``; with ``example_args`` it is traced and built now (AOT)."""
+    from .backend_registry import compiles_on_first_call
     from .compiled import Compiled
+    from .progress import slow_notice
 
     f = Compiled(fn, backend, options)
     if example_args is not None:
-        f.specialize(tuple(example_args))
-        f.aot = True
+        name = getattr(fn, "__name__", "function")
+        with slow_notice(f"compiling {name} for the {backend} backend"):
+            ex = f.specialize(tuple(example_args))
+            f.aot = True
+            if compiles_on_first_call(backend):
+                ex.warm_up()  # ahead of time means before the first call: every kernel built now
     return f
 
 

@@ -14,13 +14,14 @@ class BackendInfo(NamedTuple):
     module: str
     deps: tuple[str, ...]
     takes_paths: bool = False  # compile_graph accepts in_paths/out_paths (argument-path options)
+    compiles_on_first_call: bool = False  # a JIT underneath: AOT compiles run it once on zeros
 
 
 BACKENDS = {
     "numpy": BackendInfo("bpir.backends.numpy.backend", ()),
-    "numba": BackendInfo("bpir.backends.numba.backend", ("numba",)),
-    "numba-cuda": BackendInfo("bpir.backends.cuda.backend", ("numba.cuda",)),
-    "jax": BackendInfo("bpir.backends.jax.backend", ("jax",), takes_paths=True),
+    "numba": BackendInfo("bpir.backends.numba.backend", ("numba",), compiles_on_first_call=True),
+    "numba-cuda": BackendInfo("bpir.backends.cuda.backend", ("numba.cuda",), compiles_on_first_call=True),
+    "jax": BackendInfo("bpir.backends.jax.backend", ("jax",), takes_paths=True, compiles_on_first_call=True),
 }
 
 
@@ -38,7 +39,7 @@ def available() -> list[str]:
     """Backends that can run here: code and dependencies importable, and for numba-cuda a GPU
     or Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``)."""
     out = []
-    for name, (module, deps, _) in BACKENDS.items():
+    for name, (module, deps, *_) in BACKENDS.items():
         try:
             if importlib.util.find_spec(module) is None:
                 continue
@@ -54,10 +55,18 @@ def installed() -> list[str]:
     """Backends whose code and dependencies are importable (whether or not they can run)."""
     return [
         name
-        for name, (module, deps, _) in BACKENDS.items()
+        for name, (module, deps, *_) in BACKENDS.items()
         if importlib.util.find_spec(module) is not None
         and all(importlib.util.find_spec(d.split(".")[0]) is not None for d in deps)
     ]
+
+
+def compiles_on_first_call(name: str) -> bool:
+    """Whether ``name``'s code is built by a JIT on its first call (not under the CUDA simulator,
+    which interprets kernels)."""
+    if name == "numba-cuda" and os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return False
+    return name in BACKENDS and BACKENDS[name].compiles_on_first_call
 
 
 def _cuda_usable() -> bool:

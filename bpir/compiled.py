@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .backend_registry import BACKENDS, backend_module
 from .ir import Graph
 from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflatten
@@ -32,6 +34,12 @@ class Executable:
         leaves = check_args(self, args)
         outs = self.run(*leaves)
         return unflatten(self.out_tree, list(outs))
+
+    def warm_up(self) -> None:
+        """Run once on zeros of the signature's types, so a JIT underneath (Numba, XLA) compiles
+        every kernel now; values are irrelevant, so floating-point warnings are silenced."""
+        with np.errstate(all="ignore"):
+            self.run(*(np.zeros(t.shape, t.np_dtype) for t in self.in_types))
 
 
 def check_args(ex: Executable, args: tuple) -> list:
