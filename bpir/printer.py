@@ -10,6 +10,7 @@ import re
 import numpy as np
 
 from .ir import Graph, Node, Value
+from .location import escape
 from .registry import REQUIRED, get_op
 
 DENSE_LIMIT = 16  # constants with more elements print as base64 of their bytes
@@ -17,10 +18,13 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
 
 def format_scalar(x) -> str:
+    """IR text of a bool, int or float (``inf``/``nan`` spelled out); anything else is refused."""
     if isinstance(x, (bool, np.bool_)):
         return "true" if x else "false"
     if isinstance(x, (int, np.integer)):
         return str(int(x))
+    if not isinstance(x, (float, np.floating)):
+        raise TypeError(f"not a scalar attribute value: {type(x).__name__}")
     x = float(x)
     if math.isnan(x):
         return "nan"
@@ -112,7 +116,7 @@ def _node_lines(node: Node, names: _Names, indent: str) -> list[str]:
     if plain:
         text += " {" + ", ".join(f"{k}={format_attr(v)}" for k, v in plain.items()) + "}"
     if node.loc:
-        text = f"{text:<56} loc({node.loc})"
+        text = f"{text:<56} loc({escape(node.loc)})"
     lines = [indent + text]
     for key, region in regions.items():
         body = print_graph(region, indent + "    ")

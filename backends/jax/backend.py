@@ -32,7 +32,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
-from ..array_api import dtype_of, elementwise_calls, expressions, literal
+from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal
 from ..codegen import Emitter, decompose_missing
 from . import kernels as jax_kernels
 
@@ -48,11 +48,9 @@ def _dt(name: str) -> str:
 # (first maximal element of each window), which XLA's select-and-scatter does not promise.
 EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("where", "max_pool2d_grad")} | {
     "cast": lambda n, a: f"{a[0]}.astype({_dt(n.attrs['dtype'])})",
-    "argmax": lambda n, a: (
-        f"jnp.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']}).astype(jnp.int64)"
-    ),
+    "argmax": lambda n, a: f"jnp.argmax({a[0]}, {kw(n, 'axis', 'keepdims')}).astype(jnp.int64)",
     "iota": lambda n, a: (
-        f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {n.attrs['shape']}, {n.attrs['axis']})"
+        f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {attr(n, 'shape')}, {attr(n, 'axis')})"
     ),
 }
 SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}

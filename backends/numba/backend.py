@@ -24,6 +24,7 @@ from bpir.ops.fused import decompose_fused
 from bpir.passes.memory import VIEW_OPS, plan
 from bpir.passes.rewrite import rewrite
 
+from ..array_api import literal
 from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
@@ -64,7 +65,7 @@ class Workspace:
     def assign(self, v: Value, shape: tuple, at: int) -> str:
         if v in self.returned:
             self.results += 1
-            return f"results.get({self.results - 1}, {shape}, {np_name(v.dtype)})"
+            return f"results.get({self.results - 1}, {literal(shape)}, {np_name(v.dtype)})"
         for k, (s, d, busy) in enumerate(self.slots):
             if s == shape and d == v.dtype and busy < at:
                 self.slots[k] = (s, d, self.end.get(v, at))
@@ -114,7 +115,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
         if v.shape == ():
             call_args.append(f"{np_name(v.dtype)}({arg})")
         elif len(v.shape) < rank:
-            call_args.append(f"{arg}.reshape({(1,) * (rank - len(v.shape)) + v.shape})")
+            call_args.append(f"{arg}.reshape({literal((1,) * (rank - len(v.shape)) + v.shape)})")
         else:
             call_args.append(arg)
     kept = a["unreduced"] if a["reduce"] else len(node.outputs)
@@ -129,7 +130,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
     em.line(f"kernels.{name}({', '.join(call_args + targets)})")
     for t, v in zip(targets[kept:], node.outputs[kept:]):
         if v.shape != full:
-            em.line(f"{t} = {t}.reshape({v.shape})")
+            em.line(f"{t} = {t}.reshape({literal(v.shape)})")
 
 
 def compile_graph(graph: Graph):

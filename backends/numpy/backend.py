@@ -10,7 +10,7 @@ import numpy as np
 from bpir.ir import Graph, Node
 from bpir.passes.memory import MemoryPlan, plan
 
-from ..array_api import dtype_of, elementwise_calls, expressions, literal
+from ..array_api import attr, dtype_of, elementwise_calls, expressions, literal
 from ..codegen import Emitter, decompose_missing
 
 UFUNCS = elementwise_calls("np", sigmoid="k.sigmoid", rsqrt="k.rsqrt", erf="k.erf")
@@ -24,7 +24,7 @@ def _dt(name: str) -> str:
 EXPRESSIONS = expressions("np") | {
     "cast": lambda n, a: f"np.asarray({a[0]}).astype({_dt(n.attrs['dtype'])})",
     "matmul": lambda n, a: f"np.matmul({a[0]}, {a[1]})",
-    "iota": lambda n, a: f"k.iota({n.attrs['shape']}, {n.attrs['axis']}, {_dt(n.attrs['dtype'])})",
+    "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {_dt(n.attrs['dtype'])})",
 }
 SUPPORTED = set(UFUNCS) | set(EXPRESSIONS) | {"constant"}
 

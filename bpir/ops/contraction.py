@@ -5,6 +5,7 @@ convolutions are differentiable to any order."""
 
 from __future__ import annotations
 
+from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
@@ -34,6 +35,8 @@ def _matmul_vjp(b, node, cts):
 register(OpDef("matmul", Kind.CONTRACTION, 2, _matmul_rule, vjp=_matmul_vjp))
 
 CONV_ATTRS = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
+CONV_TYPES = {"stride": ty.POSITIVE_PAIR, "padding": ty.NONNEG_PAIR, "dilation": ty.POSITIVE_PAIR,
+              "groups": ty.POSITIVE, "input_hw": ty.NONNEG_PAIR, "kernel_hw": ty.NONNEG_PAIR}  # fmt: skip
 
 
 def conv_out_hw(hw, khw, a) -> tuple[int, int]:
@@ -106,10 +109,10 @@ def _weight_grad_vjp(b, node, cts):
 
 
 register(OpDef("conv2d", Kind.CONTRACTION, 2, _conv_rule, attrs=dict(CONV_ATTRS), vjp=_conv_vjp,
-               decompose=windows.decompose_conv2d))  # fmt: skip
+               decompose=windows.decompose_conv2d, attr_types=CONV_TYPES))  # fmt: skip
 register(OpDef("conv2d_input_grad", Kind.CONTRACTION, 2, _input_grad_rule,
                attrs={**CONV_ATTRS, "input_hw": REQUIRED}, vjp=_input_grad_vjp,
-               decompose=windows.decompose_conv2d_input_grad))  # fmt: skip
+               decompose=windows.decompose_conv2d_input_grad, attr_types=CONV_TYPES))  # fmt: skip
 register(OpDef("conv2d_weight_grad", Kind.CONTRACTION, 2, _weight_grad_rule,
                attrs={**CONV_ATTRS, "kernel_hw": REQUIRED}, vjp=_weight_grad_vjp,
-               decompose=windows.decompose_conv2d_weight_grad))  # fmt: skip
+               decompose=windows.decompose_conv2d_weight_grad, attr_types=CONV_TYPES))  # fmt: skip
