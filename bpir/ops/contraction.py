@@ -36,7 +36,7 @@ register(OpDef("matmul", Kind.CONTRACTION, 2, _matmul_rule, vjp=_matmul_vjp))
 
 CONV_ATTRS = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
 CONV_TYPES = {"stride": ty.POSITIVE_PAIR, "padding": ty.NONNEG_PAIR, "dilation": ty.POSITIVE_PAIR,
-              "groups": ty.POSITIVE, "input_hw": ty.NONNEG_PAIR, "kernel_hw": ty.NONNEG_PAIR}  # fmt: skip
+              "groups": ty.POSITIVE}  # fmt: skip
 
 
 def conv_out_hw(hw, khw, a) -> tuple[int, int]:
@@ -112,7 +112,7 @@ register(OpDef("conv2d", Kind.CONTRACTION, 2, _conv_rule, attrs=dict(CONV_ATTRS)
                decompose=windows.decompose_conv2d, attr_types=CONV_TYPES))  # fmt: skip
 register(OpDef("conv2d_input_grad", Kind.CONTRACTION, 2, _input_grad_rule,
                attrs={**CONV_ATTRS, "input_hw": REQUIRED}, vjp=_input_grad_vjp,
-               decompose=windows.decompose_conv2d_input_grad, attr_types=CONV_TYPES))  # fmt: skip
+               decompose=windows.decompose_conv2d_input_grad, attr_types={**CONV_TYPES, "input_hw": ty.NONNEG_PAIR}))  # fmt: skip
 register(OpDef("conv2d_weight_grad", Kind.CONTRACTION, 2, _weight_grad_rule,
                attrs={**CONV_ATTRS, "kernel_hw": REQUIRED}, vjp=_weight_grad_vjp,
-               decompose=windows.decompose_conv2d_weight_grad, attr_types=CONV_TYPES))  # fmt: skip
+               decompose=windows.decompose_conv2d_weight_grad, attr_types={**CONV_TYPES, "kernel_hw": ty.NONNEG_PAIR}))  # fmt: skip

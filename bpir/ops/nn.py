@@ -9,8 +9,7 @@ from ..types import TensorType, is_int
 from . import windows
 
 POOL_ATTRS = {"kernel": REQUIRED, "stride": REQUIRED, "padding": (0, 0)}
-POOL_TYPES = {"kernel": ty.POSITIVE_PAIR, "stride": ty.POSITIVE_PAIR, "padding": ty.NONNEG_PAIR,
-              "input_hw": ty.NONNEG_PAIR}  # fmt: skip
+POOL_TYPES = {"kernel": ty.POSITIVE_PAIR, "stride": ty.POSITIVE_PAIR, "padding": ty.NONNEG_PAIR}
 
 
 def pool_out_hw(hw, a) -> tuple[int, int]:
@@ -75,7 +74,8 @@ register(OpDef("avg_pool2d", Kind.OTHER, 1, _pool_rule, attrs=dict(POOL_ATTRS), 
 register(OpDef("avg_pool2d_grad", Kind.OTHER, 1, _avg_pool_grad_rule,
                attrs={**POOL_ATTRS, "input_hw": REQUIRED},
                vjp=lambda b, n, cts: [b.avg_pool2d(cts[0], **_pool_attrs(n))],
-               decompose=windows.decompose_avg_pool2d_grad, attr_types=POOL_TYPES))  # fmt: skip
+               decompose=windows.decompose_avg_pool2d_grad,
+               attr_types={**POOL_TYPES, "input_hw": ty.NONNEG_PAIR}))  # fmt: skip
 
 
 # -- gathers ---------------------------------------------------------------------------------
