@@ -90,11 +90,13 @@ class DType(AttrType):
     name = "dtype name"
 
     def check(self, value):
-        if isinstance(value, str) and value in types.DTYPES:
-            return value
+        if isinstance(value, str) and (value in types.DTYPES or not value.replace("_", "").isalnum()):
+            if value in types.DTYPES:
+                return value
+            raise self.fail(value)  # not a name: never handed to NumPy's dtype-string parser
         try:
             name = types.dtype_name(value)
-        except TypeError:
+        except (TypeError, ValueError):
             raise self.fail(value) from None
         if name not in types.DTYPES:
             raise self.fail(value)

@@ -57,11 +57,10 @@ def _open(folder: str, name: str, field: str):
                 f"{folder}: {field} ({name}) is a symlink; artifacts hold plain files"
             ) from None
         raise ArtifactError(f"{folder}: cannot open {field} ({name}): {e.strerror}") from None
-    fh = os.fdopen(fd, "rb")
-    if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-        fh.close()
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
         raise ArtifactError(f"{folder}: {field} ({name}) is not a regular file")
-    return fh
+    return os.fdopen(fd, "rb")
 
 
 def loads_json(text: str, where: str) -> Any:
@@ -192,6 +191,8 @@ class Fields:
         params = inspect.signature(compile_graph).parameters
         takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
         for key in options:
-            if not takes_any and (key not in params or key == "graph"):
+            if not key.isidentifier() or key.startswith("_") or key == "graph":
+                self.fail(field, f"names {key!r:.40}, not an option name")
+            if not takes_any and key not in params:
                 self.fail(field, f"names {key!r}, not an option of this backend")
         return options

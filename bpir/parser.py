@@ -281,11 +281,13 @@ def _attr(toks: _Tokens, result_type: TensorType, depth: int):
 def _scalar_constant(toks: _Tokens, value, t: TensorType, at) -> np.ndarray:
     """A rank-0 constant written as a plain literal, held to the result's dtype."""
     if not _fits(value, t.dtype):
-        raise ParseError(f"constant value {value!r} is not a {t.dtype} literal", at[2], at[3])
+        raise ParseError(f"constant attribute 'value': {value!r} is not a {t.dtype} literal", at[2], at[3])
     try:
         arr = np.array(value, dtype=t.np_dtype)
     except (OverflowError, ValueError, TypeError):
-        raise ParseError(f"constant value {value!r} does not fit {t.dtype}", at[2], at[3]) from None
+        raise ParseError(
+            f"constant attribute 'value': {value!r} does not fit {t.dtype}", at[2], at[3]
+        ) from None
     if arr.shape != t.shape:
         raise ParseError(f"constant of type {t} written as a scalar", at[2], at[3])
     return arr

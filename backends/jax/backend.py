@@ -188,7 +188,17 @@ def load_artifact(graph: Graph, manifest: dict, folder: str):
         raise RuntimeError(f"{folder} was exported for {files['platforms']}; this machine runs {here!r}. "
                            f"Re-export with f.save(path, platforms=(..., {here!r})).")  # fmt: skip
     with jax.enable_x64(True):
-        exported = jax.export.deserialize(bytearray(blob))
+        try:
+            exported = jax.export.deserialize(bytearray(blob))
+        except Exception as e:  # flatbuffer decoding of tampered bytes fails in many ways
+            raise ValueError(f"{folder}: backend_files.jax_export ({files['jax_export']}) is not a "
+                             f"jax.export serialization ({type(e).__name__}: {e})") from None  # fmt: skip
+    for field, avals, values in (("inputs", exported.in_avals, graph.inputs),
+                                 ("outputs", exported.out_avals, graph.outputs)):  # fmt: skip
+        got = [(tuple(a.shape), np.dtype(a.dtype)) for a in avals]
+        if got != [(v.shape, to_numpy_dtype(v.dtype)) for v in values]:
+            raise ValueError(f"{folder}: backend_files.jax_export's {field} {got} do not match the graph's "
+                             f"{[str(v.type) for v in values]}")  # fmt: skip
 
     def run(*args):
         with jax.enable_x64(True):
