@@ -21,7 +21,6 @@ from .types import DTYPES, TensorType
 MAX_REGION_DEPTH = 32  # graphs nested in attributes (fused regions, custom VJP functions)
 MAX_ATTR_DEPTH = 8  # tuples nested in an attribute value
 MAX_DIM = 2**62  # one dimension of a type (their product must stay below it too)
-ROLES = ("residual", "cotangent")
 
 _TOKEN = re.compile(
     r"""(?P<ws>[ \t\r\n]+)
@@ -134,11 +133,7 @@ def _func(toks: _Tokens, depth: int) -> Graph:
     env: dict[str, Value] = {}
     inputs, info = [], {}
     while not toks.accept(")"):
-        role = ""
-        if toks.peek()[0] == "ident":
-            role = toks.next()[1]
-            if role not in ROLES:
-                toks.fail(f"expected an input role ({', '.join(ROLES)}) or a value", toks.peek(-1))
+        role = toks.next()[1] if toks.peek()[0] == "ident" else ""  # "residual", "cotangent"
         vname = toks.kind("pct")[1]
         toks.expect(":")
         v = Value(_type(toks), vname[1:])

@@ -14,7 +14,7 @@ from .location import escape
 from .registry import REQUIRED, get_op
 
 DENSE_LIMIT = 16  # constants with more elements print as base64 of their bytes
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def format_scalar(x) -> str:
@@ -57,7 +57,7 @@ class _Names:
         self.names: dict[Value, str] = {}
         taken = set()
         for i, v in enumerate(graph.inputs):
-            name = v.name if v.name and _IDENT.match(v.name) and v.name not in taken else f"arg{i}"
+            name = v.name if v.name and _IDENT.fullmatch(v.name) and v.name not in taken else f"arg{i}"
             while name in taken:
                 name += "_"
             taken.add(name)
@@ -93,10 +93,11 @@ def _header(graph: Graph, names: _Names) -> str:
             p += f" from {json.dumps(info.origin)}"
         params.append(p)
     results = ", ".join(str(v.type) for v in graph.outputs)
+    name = re.sub(r"[^A-Za-z0-9_.]", "_", graph.name) or "f"  # what the parser reads back
     if len(params) > 4 or graph.input_info:
         body = "".join(f"\n    {p}," for p in params)
-        return f"func @{graph.name}({body}\n) -> ({results}) {{"
-    return f"func @{graph.name}({', '.join(params)}) -> ({results}) {{"
+        return f"func @{name}({body}\n) -> ({results}) {{"
+    return f"func @{name}({', '.join(params)}) -> ({results}) {{"
 
 
 def _is_default(value, default) -> bool:

@@ -150,7 +150,6 @@ def test_types_too_large_unknown_dtypes_and_unfinished_types_are_parse_errors():
     refused("func @f(%x: f32[3", "expected")
     refused("func @f(%x: f32[3] from 12) -> (f32[3]) {\n  return %x\n}\n", "expected string")
     refused('func @f(%x: f32[3] from "\\q") -> (f32[3]) {\n  return %x\n}\n', "malformed string")
-    refused("func @f(evil %x: f32[3]) -> (f32[3]) {\n  return %x\n}\n", "input role")
 
 
 def dense(t: str, payload: str) -> str:

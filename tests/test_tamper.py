@@ -412,3 +412,53 @@ def test_a_jax_artifact_relabelled_numpy_without_its_files_runs_the_checked_grap
 
     jax_art.edit_manifest(relabel)
     jax_art.loads_same(rtol=1e-6)
+
+
+# -- the literal printer: the only way attribute values enter generated source -----------------
+
+
+def test_the_literal_printer_prints_schema_values_exactly():
+    from bpir.backends.array_api import literal
+
+    class EvilInt(int):
+        def __repr__(self):
+            return "__import__('os')"
+
+    assert literal(True) == "True" and literal(np.bool_(False)) == "False"
+    assert literal(-3) == "-3" and literal(EvilInt(3)) == "3" and literal(np.int64(7)) == "7"
+    assert literal(0.1) == "0.1" and eval(literal(1e-300)) == 1e-300
+    assert literal(float("inf")) == "float('inf')" and literal(float("-inf")) == "float('-inf')"
+    assert literal(float("nan"), {"nan": "np.nan", "inf": "", "-inf": ""}) == "np.nan"
+    assert literal("f32") == "'f32'"
+    assert (
+        literal((1,)) == "(1,)" and literal(()) == "()" and literal((1, (2.5, False))) == "(1, (2.5, False))"
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["True); import os", "float32", b"f32", [1, 2], {"a": 1}, None, np.zeros(2), object(), (1, "x")]
+)
+def test_the_literal_printer_refuses_everything_else(value):
+    from bpir.backends.array_api import dtype_of, literal
+
+    with pytest.raises(TypeError, match="generated source"):
+        literal(value)
+    with pytest.raises(TypeError, match="generated source"):
+        dtype_of("np", value)
+
+
+def test_names_and_locations_never_break_a_generated_line():
+    from bpir.backends.numpy.backend import generate
+    from bpir.builder import Builder
+    from bpir.types import TensorType
+
+    b = Builder("f\nimport os")
+    x = b.input(TensorType((3,), "f32"), "x\nimport os")
+    y = b.emit("reduce_sum", x, axes=(0,), keepdims=True, loc="m.py:1\r\u2028import os")
+    g = b.finish([y])
+    text = str(g)
+    assert len(text.splitlines()) == 4 and str(bpir.parse(text)) == text
+    source, _ = generate(g)
+    assert "\r" not in source and "\u2028" not in source
+    assert not any(line.lstrip().startswith("import os") for line in source.splitlines())
+    compile(source, "<test>", "exec")
