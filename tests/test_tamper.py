@@ -17,7 +17,9 @@ import pytest
 from conftest import BACKENDS
 
 import bpir
+from bpir.builder import Builder
 from bpir.manifest import canonical_sha256
+from bpir.types import TensorType
 
 
 def model(params, x):
@@ -449,8 +451,6 @@ def test_the_literal_printer_refuses_everything_else(value):
 
 def test_names_and_locations_never_break_a_generated_line():
     from bpir.backends.numpy.backend import generate
-    from bpir.builder import Builder
-    from bpir.types import TensorType
 
     b = Builder("f\nimport os")
     x = b.input(TensorType((3,), "f32"), "x\nimport os")
@@ -462,3 +462,14 @@ def test_names_and_locations_never_break_a_generated_line():
     assert "\r" not in source and "\u2028" not in source
     assert not any(line.lstrip().startswith("import os") for line in source.splitlines())
     compile(source, "<test>", "exec")
+
+
+def test_the_reported_attack_a_jax_artifact_relabelled_numpy_with_code_in_keepdims(jax_art):
+    def relabel(m):
+        m["backend"] = "numpy"
+        del m["backend_files"]
+
+    jax_art.edit_manifest(relabel)
+    payload = json.dumps(f"True)\n{jax_art.code}\n#")
+    jax_art.write_graph(jax_art.graph.replace("keepdims=true", f"keepdims={payload}"))
+    jax_art.refused("graph.bpir", "'keepdims': expected bool")
