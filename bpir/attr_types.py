@@ -11,6 +11,7 @@ import numpy as np
 from . import types
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_NUMPY_DTYPES = frozenset(types.to_numpy_dtype(d) for d in types.DTYPES)
 
 
 class AttrType:
@@ -46,14 +47,15 @@ class Int(AttrType):
     """An integer in int64's range, at least ``lo`` when given (bools refused)."""
 
     def __init__(self, lo: int | None = None):
-        self.lo = lo
+        self.lo = INT64_MIN if lo is None else lo
         self.name = "int" if lo is None else f"int>={lo}"
 
     def check(self, value):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            raise self.fail(value)
-        value = int(value)
-        if not INT64_MIN <= value <= INT64_MAX or (self.lo is not None and value < self.lo):
+        if type(value) is not int:  # bool is not int here; NumPy integers are widened
+            if not isinstance(value, np.integer):
+                raise self.fail(value)
+            value = int(value)
+        if not self.lo <= value <= INT64_MAX:
             raise self.fail(value)
         return value
 
@@ -113,6 +115,10 @@ class Ints(AttrType):
     def check(self, value):
         if not isinstance(value, (tuple, list)) or (self.length is not None and len(value) != self.length):
             raise self.fail(value)
+        if type(value) is tuple and all(type(v) is int for v in value):  # the common case
+            if value and not (self.item.lo <= min(value) and max(value) <= INT64_MAX):
+                raise self.fail(value)
+            return value
         try:
             return tuple(self.item.check(v) for v in value)
         except TypeError:
@@ -125,12 +131,8 @@ class Array(AttrType):
     name = "ndarray"
 
     def check(self, value):
-        if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+        if not isinstance(value, np.ndarray) or value.dtype not in _NUMPY_DTYPES:
             raise self.fail(value)
-        try:
-            types.dtype_name(value.dtype)
-        except TypeError:
-            raise self.fail(value) from None
         return value
 
 

@@ -93,8 +93,9 @@ def normalize_attrs(op: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, default in op.attrs.items():
         if name in attrs:
-            try:
-                out[name] = op.attr_types.get(name, PLAIN).check(freeze(attrs[name]))
+            try:  # declared types normalise (lists, NumPy scalars) as they check
+                kind = op.attr_types.get(name)
+                out[name] = kind.check(attrs[name]) if kind else PLAIN.check(freeze(attrs[name]))
             except TypeError as e:
                 raise TypeError(f"op {op.name!r} attribute {name!r}: {e}") from None
         elif default is REQUIRED:
