@@ -167,7 +167,8 @@ class Plain(AttrType):
             return value
         if isinstance(value, (tuple, list)) and depth < self.MAX_DEPTH:
             return tuple(self.check(v, depth + 1) for v in value)
-        raise self.fail(value)
+        error = self.fail(value)
+        raise TypeError(f"{error} (no declared type: give the op's OpDef attr_types=)")
 
 
 BOOL = Bool()
