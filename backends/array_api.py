@@ -6,10 +6,13 @@ differently; windowed ops and scatters call the backend's kernel module ``k``.""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
+import numpy as np
+
+from bpir.attr_types import AXIS_NAMES
 from bpir.ir import Node
-from bpir.types import to_numpy_dtype
+from bpir.types import DTYPES, to_numpy_dtype
 
 # op -> function of the array module with the same semantics
 ELEMENTWISE = {
@@ -30,14 +33,40 @@ def elementwise_calls(xp: str, **overrides: str) -> dict[str, str]:
 
 
 def dtype_of(xp: str, name: str) -> str:
+    """Source naming a dtype of the IR's fixed set (``np.float32``); other names are refused."""
+    if type(name) is not str or name not in DTYPES:
+        raise TypeError(f"refusing to put {name!r:.80} into generated source: not a dtype name")
     return f"{xp}.{to_numpy_dtype(name).name}"
 
 
-def literal(value) -> str:
-    """Python source for an attribute value; non-finite floats spelled so they evaluate."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"float('{value}')"
-    return repr(value)
+PYTHON_NONFINITE = {"inf": "float('inf')", "-inf": "float('-inf')", "nan": "float('nan')"}
+
+
+def literal(value, nonfinite: Mapping[str, str] = PYTHON_NONFINITE) -> str:
+    """The one way attribute values enter generated source: Python source for a bool, an int,
+    a float (``inf``/``nan`` spelled by ``nonfinite``, so each backend can name them), a dtype
+    name, mesh axis names, or a tuple of these. Anything else (another string, an object whose ``repr`` could be
+    code) raises TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return int.__repr__(int(value))
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        if math.isfinite(x):
+            return float.__repr__(x)
+        return nonfinite["nan" if math.isnan(x) else "inf" if x > 0 else "-inf"]
+    if type(value) is str and (value in DTYPES or AXIS_NAMES.fullmatch(value)):
+        return repr(value)  # a dtype name, or mesh axis names (identifiers joined by ",")
+    if type(value) is tuple:
+        items = [literal(v, nonfinite) for v in value]
+        return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+    raise TypeError(f"refusing to put a {type(value).__name__} into generated source: {value!r:.80}")
+
+
+def attr(node: Node, name: str) -> str:
+    """Source for one attribute of ``node``."""
+    return literal(node.attrs[name])
 
 
 def kw(node: Node, *names: str) -> str:
@@ -53,7 +82,8 @@ def matmul_operands(node: Node, args: list[str], xp: str) -> tuple[str, str]:
 
 def index(node: Node) -> str:
     a = node.attrs
-    parts = [f"{s}:{e}" + (f":{st}" if st != 1 else "") for s, e, st in zip(a["start"], a["stop"], a["step"])]
+    parts = [f"{literal(s)}:{literal(e)}" + (f":{literal(st)}" if st != 1 else "")
+             for s, e, st in zip(a["start"], a["stop"], a["step"])]  # fmt: skip
     return "[" + ", ".join(parts) + "]" if parts else "[()]"
 
 
@@ -63,21 +93,21 @@ def expressions(xp: str) -> dict[str, Expression]:
     pool = ("kernel", "stride", "padding")
 
     def reduction(fn: str) -> Expression:
-        return lambda n, a: f"{xp}.{fn}({a[0]}, axis={n.attrs['axes']}, keepdims={n.attrs['keepdims']})"
+        return lambda n, a: f"{xp}.{fn}({a[0]}, axis={attr(n, 'axes')}, {kw(n, 'keepdims')})"
 
     return {
         "where": lambda n, a: f"{xp}.where({a[0]}, {a[1]}, {a[2]})",
-        "broadcast_to": lambda n, a: f"{xp}.broadcast_to({a[0]}, {n.attrs['shape']})",
-        "reshape": lambda n, a: f"{xp}.reshape({a[0]}, {n.out.shape})",
-        "squeeze": lambda n, a: f"{xp}.reshape({a[0]}, {n.out.shape})",
-        "expand_dims": lambda n, a: f"{xp}.reshape({a[0]}, {n.out.shape})",
-        "transpose": lambda n, a: f"{xp}.transpose({a[0]}, {n.attrs['perm']})",
+        "broadcast_to": lambda n, a: f"{xp}.broadcast_to({a[0]}, {attr(n, 'shape')})",
+        "reshape": lambda n, a: f"{xp}.reshape({a[0]}, {literal(n.out.shape)})",
+        "squeeze": lambda n, a: f"{xp}.reshape({a[0]}, {literal(n.out.shape)})",
+        "expand_dims": lambda n, a: f"{xp}.reshape({a[0]}, {literal(n.out.shape)})",
+        "transpose": lambda n, a: f"{xp}.transpose({a[0]}, {attr(n, 'perm')})",
         "slice": lambda n, a: f"{a[0]}{index(n)}",
         "pad": lambda n, a: f"k.pad({a[0]}, {kw(n, 'lo', 'hi', 'interior', 'value')})",
-        "concatenate": lambda n, a: f"{xp}.concatenate([{', '.join(a)}], axis={n.attrs['axis']})",
+        "concatenate": lambda n, a: f"{xp}.concatenate([{', '.join(a)}], {kw(n, 'axis')})",
         "reduce_sum": reduction("sum"),
         "reduce_max": reduction("max"),
-        "argmax": lambda n, a: f"{xp}.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']})",
+        "argmax": lambda n, a: f"{xp}.argmax({a[0]}, {kw(n, 'axis', 'keepdims')})",
         "conv2d": lambda n, a: f"k.conv2d({a[0]}, {a[1]}, {kw(n, *conv)})",
         "conv2d_input_grad": lambda n, a: f"k.conv2d_input_grad({a[0]}, {a[1]}, {kw(n, *conv, 'input_hw')})",
         "conv2d_weight_grad": lambda n, a: (
@@ -87,11 +117,11 @@ def expressions(xp: str) -> dict[str, Expression]:
         "max_pool2d_grad": lambda n, a: f"k.max_pool2d_grad({a[0]}, {a[1]}, {kw(n, *pool)})",
         "avg_pool2d": lambda n, a: f"k.avg_pool2d({a[0]}, {kw(n, *pool)})",
         "avg_pool2d_grad": lambda n, a: f"k.avg_pool2d_grad({a[0]}, {kw(n, *pool, 'input_hw')})",
-        "take_along_axis": lambda n, a: f"{xp}.take_along_axis({a[0]}, {a[1]}, axis={n.attrs['axis']})",
+        "take_along_axis": lambda n, a: f"{xp}.take_along_axis({a[0]}, {a[1]}, {kw(n, 'axis')})",
         "scatter_add_along_axis": lambda n, a: (
             f"k.scatter_add_along_axis({a[0]}, {a[1]}, {kw(n, 'axis', 'dim')})"
         ),
         "one_hot": lambda n, a: (
-            f"k.one_hot({a[0]}, {n.attrs['num_classes']}, {dtype_of(xp, n.attrs['dtype'])})"
+            f"k.one_hot({a[0]}, {attr(n, 'num_classes')}, {dtype_of(xp, n.attrs['dtype'])})"
         ),
     }

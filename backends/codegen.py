@@ -10,7 +10,7 @@ import numpy as np
 
 from bpir.builder import Builder
 from bpir.ir import Graph, Node, Value
-from bpir.location import at
+from bpir.location import at, escape
 from bpir.passes.inline_calls import inline_calls
 from bpir.passes.rewrite import rewrite
 from bpir.printer import ValueNames
@@ -47,7 +47,7 @@ class Emitter:
     def line(self, code: str, node: Node | None = None) -> None:
         if node is not None:
             out = ", ".join(f"{self.ir_names[v]}: {v.type}" for v in node.outputs)
-            comment = f"# {out} = {node.op}" + (f"  {node.loc}" if node.loc else "")
+            comment = f"# {out} = {node.op}" + (f"  {escape(node.loc)}" if node.loc else "")
             code = f"{code:<60} {comment}"
         self.lines.append(self.indent + code)
 
@@ -59,7 +59,7 @@ class Emitter:
     def finish(self, body_prefix: str = "") -> str:
         params = ", ".join(self.names[v] for v in self.graph.inputs)
         outs = ", ".join(self.names[v] for v in self.graph.outputs)
-        head = [f"# bpir generated code for func @{self.graph.name}"]
+        head = [f"# bpir generated code for func @{escape(self.graph.name)}"]
         if self.header:
             head.append(self.header)
         head += ["", "", f"{body_prefix}def {self.function_name(self.graph)}({params}):"]
@@ -67,11 +67,16 @@ class Emitter:
         return "\n".join(head + self.lines + tail) + "\n"
 
 
+# names the generated modules use for themselves: an input of that name gets a "_" appended
+RESERVED = {"np", "k", "jnp", "jax", "lax", "math", "cuda", "ws", "results", "kernels", "float", "launcher"}
+
+
 def _py_ident(name: str) -> str:
-    ident = re.sub(r"\W", "_", name)
+    """An ASCII Python identifier for an IR name (``params.W1`` -> ``params_W1``)."""
+    ident = re.sub(r"[^A-Za-z0-9_]", "_", name)
     if not ident or ident[0].isdigit():
         ident = "_" + ident
-    return ident + "_" if keyword.iskeyword(ident) or ident in ("np", "k") else ident
+    return ident + "_" if keyword.iskeyword(ident) or ident in RESERVED else ident
 
 
 def decompose_missing(graph: Graph, supported: set[str], backend: str) -> Graph:

@@ -10,11 +10,27 @@ import json
 import os
 
 from . import __version__
-from .backend_registry import backend_module
+from .backend_registry import BACKENDS, backend_module
 from .compiled import Compiled, Executable
+from .errors import ParseError
+from .manifest import (
+    MAX_MANIFEST_BYTES,
+    ArtifactError,
+    Fields,
+    canonical_sha256,
+    check_file,
+    loads_json,
+    read_file,
+)
 from .parser import parse
 
-FORMAT = 1
+FORMAT = 2  # 2: manifest_sha256 added, every field checked against the graph
+FIELDS = {"format", "bpir_version", "backend", "graph_sha256", "in_tree", "out_tree", "in_paths",
+          "in_types", "out_types", "options", "backend_files", "manifest_sha256"}  # fmt: skip
+# what each backend's ``backend_files`` holds: "file" fields name files in the artifact folder
+BACKEND_FILES = {
+    "jax": {"jax_export": "file", "sha256": "sha256", "platforms": "strings", "stablehlo": "file"}
+}
 
 
 def save(f: Compiled, path: str, **options) -> None:
@@ -36,6 +52,7 @@ def save(f: Compiled, path: str, **options) -> None:
     module = backend_module(f.backend)
     if hasattr(module, "save_artifact"):
         manifest["backend_files"] = module.save_artifact(ex, path, **{**f.options, **options})
+    manifest["manifest_sha256"] = canonical_sha256(manifest)
     with open(os.path.join(path, "graph.bpir"), "w") as fh:
         fh.write(text)
     with open(os.path.join(path, "manifest.json"), "w") as fh:
@@ -43,29 +60,70 @@ def save(f: Compiled, path: str, **options) -> None:
 
 
 def load(path: str) -> Compiled:
-    with open(os.path.join(path, "manifest.json")) as fh:
-        manifest = json.load(fh)
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: artifact format {manifest.get('format')} is not {FORMAT}")
-    with open(os.path.join(path, "graph.bpir")) as fh:
-        text = fh.read()
-    if hashlib.sha256(text.encode()).hexdigest() != manifest["graph_sha256"]:
-        raise ValueError(f"{path}: graph.bpir does not match the manifest's hash (corrupt artifact)")
-    graph = parse(text)
-    backend = manifest["backend"]
+    """Load an artifact folder, refusing (ValueError naming the artifact and the field) any file
+    or field that is malformed or disagrees with the graph; no code from the files ever runs."""
+    raw = read_file(path, "manifest.json", "manifest.json", MAX_MANIFEST_BYTES)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{path}: manifest.json is not UTF-8 text") from None
+    m = Fields(path, loads_json(text, f"{path}/manifest.json"), FIELDS)
+    version = m.get("format", int)
+    if version != FORMAT:
+        m.fail("format", f"is {version}: artifact format {version} is not {FORMAT}; save it again "
+                         "with this version of bpir")  # fmt: skip
+    if m.sha256("manifest_sha256") != canonical_sha256(m.m):
+        raise ArtifactError(f"{path}: manifest fields do not match manifest_sha256 (corrupt artifact)")
+    m.get("bpir_version", str)
+    backend = m.get("backend", str)
+    if backend not in BACKENDS:
+        m.fail("backend", f"is {backend!r:.40}, not one of {sorted(BACKENDS)}")
+    graph_bytes = read_file(path, "graph.bpir", "graph.bpir")
+    if hashlib.sha256(graph_bytes).hexdigest() != m.sha256("graph_sha256"):
+        raise ArtifactError(f"{path}: graph.bpir does not match the manifest's hash (corrupt artifact)")
+    try:
+        graph = parse(graph_bytes.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{path}: graph.bpir is not UTF-8 text") from None
+    except ParseError as e:
+        raise ArtifactError(f"{path}: graph.bpir: {e}") from None
+    in_tree = m.tree("in_tree", len(graph.inputs))
+    if not (isinstance(in_tree, list) and in_tree[0] == "tuple"):
+        m.fail("in_tree", "must be the tuple of the function's arguments")
+    out_tree = m.tree("out_tree", len(graph.outputs))
+    in_paths = m.in_paths("in_paths", in_tree, graph)
+    m.types("in_types", graph.inputs)
+    m.types("out_types", graph.outputs)
     module = backend_module(backend)
+    options = m.options("options", module.compile_graph)
     if hasattr(module, "load_artifact"):
-        run, source = module.load_artifact(graph, manifest, path)
+        _check_backend_files(m, path, backend)
+        run, source = module.load_artifact(graph, m.m, path)
     else:
-        run, source = module.compile_graph(graph, **manifest.get("options", {}))
+        if "backend_files" in m.m:
+            m.fail("backend_files", f"is given, but the {backend} backend writes none")
+        run, source = module.compile_graph(graph, **options)
     types = [v.type for v in graph.inputs]
-    if [str(t) for t in types] != manifest["in_types"]:
-        raise ValueError(f"{path}: manifest signature does not match the graph")
-    ex = Executable(
-        graph, run, source, manifest["in_tree"], manifest["out_tree"], manifest["in_paths"], types
-    )
-    f = Compiled(None, backend, manifest.get("options", {}))
+    ex = Executable(graph, run, source, in_tree, out_tree, in_paths, types)
+    f = Compiled(None, backend, options)
     f._cache["loaded"] = ex
     f._last = ex
     f.aot = True
     return f
+
+
+def _check_backend_files(m: Fields, path: str, backend: str) -> None:
+    """The backend's own fields, by ``BACKEND_FILES``; files must be plain regular files."""
+    files = m.get("backend_files", dict)
+    schema = BACKEND_FILES.get(backend, {})
+    if set(files) != set(schema):
+        m.fail("backend_files", f"has keys {sorted(files)}, the {backend} backend writes {sorted(schema)}")
+    sub = Fields(path, files, set(schema))
+    for key, kind in schema.items():
+        field = f"backend_files.{key}"
+        if kind == "file":
+            check_file(path, sub.get(key, str), field)
+        elif kind == "sha256":
+            sub.sha256(key)
+        else:
+            sub.strings(key)

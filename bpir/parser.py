@@ -1,4 +1,8 @@
-"""Parser for the textual IR printed by ``bpir.printer``; errors carry line and column."""
+"""Parser for the textual IR printed by ``bpir.printer``; errors carry line and column.
+
+Everything malformed is a ParseError (never another exception): nesting is bounded
+(``MAX_REGION_DEPTH`` nested graphs, ``MAX_ATTR_DEPTH`` nested tuples), every attribute is
+checked against its op's declared type, and ``loc(...)`` may hold printable characters only."""
 
 from __future__ import annotations
 
@@ -8,10 +12,15 @@ import re
 
 import numpy as np
 
-from .errors import ParseError, ShapeError
+from .errors import ParseError
 from .ir import Graph, InputInfo, Node, Value
+from .location import is_clean
 from .registry import get_op, normalize_attrs
 from .types import DTYPES, TensorType
+
+MAX_REGION_DEPTH = 32  # graphs nested in attributes (fused regions, custom VJP functions)
+MAX_ATTR_DEPTH = 8  # tuples nested in an attribute value
+MAX_DIM = 2**62  # one dimension of a type (their product must stay below it too)
 
 _TOKEN = re.compile(
     r"""(?P<ws>[ \t\r\n]+)
@@ -23,7 +32,7 @@ _TOKEN = re.compile(
       | (?P<at>@[A-Za-z0-9_.]+)
       | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
       | (?P<punct>[\[\](){},:=<>])""",
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 
@@ -79,8 +88,10 @@ class _Tokens:
 
 def parse(text: str) -> Graph:
     """Parse one ``func``; ``str(parse(str(g))) == str(g)`` for every graph."""
+    if not isinstance(text, str):
+        raise TypeError(f"parse wants the IR text as a str, got {type(text).__name__}")
     toks = _Tokens(text)
-    graph = _func(toks)
+    graph = _func(toks, 0)
     if toks.peek()[0] != "eof":
         toks.fail("expected end of input")
     return graph
@@ -91,26 +102,42 @@ def _type(toks: _Tokens) -> TensorType:
     if tok[1] not in DTYPES:
         toks.fail(f"unknown dtype (want one of {', '.join(DTYPES)})", tok)
     toks.expect("[")
-    dims = []
+    dims, size = [], 1
     while not toks.accept("]"):
         if dims:
             toks.expect(",")
-        dims.append(int(toks.kind("number")[1]))
+        dim = toks.next()
+        if dim[0] != "number" or not dim[1].isdigit() or len(dim[1]) > 19 or int(dim[1]) > MAX_DIM:
+            toks.fail(f"expected a dimension (an integer from 0 to {MAX_DIM})", dim)
+        dims.append(int(dim[1]))
+        size *= dims[-1]
+        if size > MAX_DIM:
+            toks.fail(f"type has more than {MAX_DIM} elements", dim)
     return TensorType(tuple(dims), tok[1])
 
 
-def _func(toks: _Tokens) -> Graph:
-    toks.expect("func")
+def _string(toks: _Tokens) -> str:
+    tok = toks.kind("string")
+    try:
+        return json.loads(tok[1])
+    except ValueError as e:
+        toks.fail(f"malformed string ({e.args[0]})", tok)
+
+
+def _func(toks: _Tokens, depth: int) -> Graph:
+    start = toks.expect("func")
+    if depth > MAX_REGION_DEPTH:
+        toks.fail(f"graphs nested deeper than {MAX_REGION_DEPTH} levels", start)
     name = toks.kind("at")[1][1:]
     toks.expect("(")
     env: dict[str, Value] = {}
     inputs, info = [], {}
     while not toks.accept(")"):
-        role = toks.next()[1] if toks.peek()[0] == "ident" else ""
+        role = toks.next()[1] if toks.peek()[0] == "ident" else ""  # "residual", "cotangent"
         vname = toks.kind("pct")[1]
         toks.expect(":")
         v = Value(_type(toks), vname[1:])
-        origin = json.loads(toks.next()[1]) if toks.accept("from") else ""
+        origin = _string(toks) if toks.accept("from") else ""
         if role or origin:
             info[len(inputs)] = InputInfo(role, origin)
         _bind(toks, env, vname, v)
@@ -127,7 +154,7 @@ def _func(toks: _Tokens) -> Graph:
     toks.expect("{")
     nodes = []
     while not toks.accept("return"):
-        nodes.append(_node(toks, env))
+        nodes.append(_node(toks, env, depth))
     outputs = [_use(toks, env)]
     while toks.accept(","):
         outputs.append(_use(toks, env))
@@ -150,7 +177,7 @@ def _use(toks, env) -> Value:
     return env[tok[1]]
 
 
-def _node(toks: _Tokens, env) -> Node:
+def _node(toks: _Tokens, env, depth: int) -> Node:
     start = toks.peek()
     results = []
     while True:
@@ -170,24 +197,32 @@ def _node(toks: _Tokens, env) -> Node:
         inputs.append(_use(toks, env))
         while toks.accept(","):
             inputs.append(_use(toks, env))
+    if opdef.arity is not None and len(inputs) != opdef.arity:
+        toks.fail(f"{op_tok[1]} takes {opdef.arity} operand{'s' * (opdef.arity != 1)}, "
+                  f"got {len(inputs)}", op_tok)  # fmt: skip
     attrs = {}
     if toks.accept("{"):
         while not toks.accept("}"):
-            key = toks.kind("ident")[1]
+            key_tok = toks.kind("ident")
             toks.expect("=")
-            attrs[key] = _attr(toks, results[0][1])
+            _set_attr(toks, attrs, key_tok, _attr(toks, results[0][1], 0))
             toks.accept(",")
-    loc = toks.next()[1][4:-1] if toks.peek()[0] == "loc" else None
+    loc = None
+    if toks.peek()[0] == "loc":
+        loc_tok = toks.next()
+        loc = loc_tok[1][4:-1]
+        if not is_clean(loc):
+            toks.fail("loc(...) holds a control or line-separator character", loc_tok)
     while toks.peek()[0] == "ident" and toks.peek(1)[1] == "=" and toks.peek(2)[1] == "func":
-        key = toks.next()[1]
+        key_tok = toks.next()
         toks.next()
-        attrs[key] = _func(toks)
+        _set_attr(toks, attrs, key_tok, _func(toks, depth + 1))
     if op_tok[1] == "constant" and "value" in attrs and not isinstance(attrs["value"], np.ndarray):
-        attrs["value"] = np.array(attrs["value"], dtype=results[0][1].np_dtype)
+        attrs["value"] = _scalar_constant(toks, attrs["value"], results[0][1], start)
     try:
         attrs = normalize_attrs(opdef, attrs)
         types = opdef.infer([v.type for v in inputs], attrs)
-    except (ShapeError, TypeError) as e:
+    except (ValueError, TypeError) as e:
         raise ParseError(f"{op_tok[1]}: {e}", start[2], start[3]) from None
     declared = [t for _, t in results]
     if types != declared:
@@ -200,19 +235,37 @@ def _node(toks: _Tokens, env) -> Node:
     return Node(op_tok[1], inputs, attrs, outs, loc)
 
 
-def _attr(toks: _Tokens, result_type: TensorType):
+def _set_attr(toks: _Tokens, attrs: dict, key_tok, value) -> None:
+    if key_tok[1] in attrs:
+        toks.fail(f"attribute {key_tok[1]!r} given twice", key_tok)
+    attrs[key_tok[1]] = value
+
+
+def _number(toks: _Tokens, tok) -> int | float:
+    val = tok[1]
+    if any(c in val for c in ".eEn"):
+        return float(val)
+    if len(val) > 20:  # past int64 (and Python's int-from-string digit limit)
+        toks.fail("integer literal out of range", tok)
+    return int(val)
+
+
+def _attr(toks: _Tokens, result_type: TensorType, depth: int):
     tok = toks.next()
     kind, val = tok[0], tok[1]
     if kind == "number":
-        return float(val) if any(c in val for c in ".eEn") else int(val)
+        return _number(toks, tok)
     if kind == "string":
-        return json.loads(val)
+        toks.i -= 1
+        return _string(toks)
     if val in ("true", "false"):
         return val == "true"
     if val == "(":
+        if depth >= MAX_ATTR_DEPTH:
+            toks.fail(f"attribute tuples nested deeper than {MAX_ATTR_DEPTH} levels", tok)
         items = []
         while not toks.accept(")"):
-            items.append(_attr(toks, result_type))
+            items.append(_attr(toks, result_type, depth + 1))
             toks.accept(",")
         return tuple(items)
     if val == "dense":
@@ -220,24 +273,62 @@ def _attr(toks: _Tokens, result_type: TensorType):
     toks.fail("expected an attribute value", tok)
 
 
+def _scalar_constant(toks: _Tokens, value, t: TensorType, at) -> np.ndarray:
+    """A rank-0 constant written as a plain literal, held to the result's dtype."""
+    if not _fits(value, t.dtype):
+        raise ParseError(f"constant attribute 'value': {value!r} is not a {t.dtype} literal", at[2], at[3])
+    try:
+        arr = np.array(value, dtype=t.np_dtype)
+    except (OverflowError, ValueError, TypeError):
+        raise ParseError(
+            f"constant attribute 'value': {value!r} does not fit {t.dtype}", at[2], at[3]
+        ) from None
+    if arr.shape != t.shape:
+        raise ParseError(f"constant of type {t} written as a scalar", at[2], at[3])
+    return arr
+
+
+def _fits(value, dtype: str) -> bool:
+    if dtype == "bool":
+        return isinstance(value, bool)
+    if dtype.startswith("i"):
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _dense(toks: _Tokens, t: TensorType) -> np.ndarray:
-    toks.expect("<")
+    start = toks.expect("<")
     if toks.accept("b64"):
         toks.expect(":")
-        raw = base64.b64decode(json.loads(toks.kind("string")[1]))
+        data_tok = toks.peek()
+        try:
+            raw = base64.b64decode(_string(toks), validate=True)
+        except ValueError:
+            toks.fail("malformed base64 in dense constant", data_tok)
+        if len(raw) != t.nbytes:
+            toks.fail(f"dense constant holds {len(raw)} bytes, type {t} needs {t.nbytes}", data_tok)
         arr = np.frombuffer(raw, dtype=t.np_dtype).copy()
+        if t.dtype == "bool" and np.any(arr.view(np.uint8) > 1):
+            toks.fail("bool dense constant holds bytes other than 0 and 1", data_tok)
     else:
         toks.expect("[")
         vals = []
         while not toks.accept("]"):
-            vals.append(toks.next()[1])
+            tok = toks.next()
+            if tok[0] == "number":
+                vals.append(_number(toks, tok))
+            elif tok[1] in ("true", "false"):
+                vals.append(tok[1] == "true")
+            else:
+                toks.fail("expected a number, true or false", tok)
+            if not _fits(vals[-1], t.dtype):
+                toks.fail(f"{tok[1]} is not a {t.dtype} literal", tok)
             toks.accept(",")
-        if t.dtype == "bool":
-            arr = np.array([v == "true" for v in vals], dtype=bool)
-        elif t.dtype.startswith(("i", "u")):
-            arr = np.array([int(v) for v in vals], dtype=t.np_dtype)
-        else:
-            arr = np.array([float(v) for v in vals], dtype=np.float64).astype(t.np_dtype)
+        try:
+            arr = np.array(vals, dtype=np.float64 if t.dtype.startswith("f") else t.np_dtype)
+            arr = arr.astype(t.np_dtype)
+        except (OverflowError, ValueError):
+            raise ParseError(f"dense constant values do not fit {t.dtype}", start[2], start[3]) from None
     if arr.size != t.size:
         toks.fail(f"constant has {arr.size} elements, type {t} needs {t.size}")
     toks.expect(">")

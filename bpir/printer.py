@@ -10,17 +10,21 @@ import re
 import numpy as np
 
 from .ir import Graph, Node, Value
+from .location import escape
 from .registry import REQUIRED, get_op
 
 DENSE_LIMIT = 16  # constants with more elements print as base64 of their bytes
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def format_scalar(x) -> str:
+    """IR text of a bool, int or float (``inf``/``nan`` spelled out); anything else is refused."""
     if isinstance(x, (bool, np.bool_)):
         return "true" if x else "false"
     if isinstance(x, (int, np.integer)):
         return str(int(x))
+    if not isinstance(x, (float, np.floating)):
+        raise TypeError(f"not a scalar attribute value: {type(x).__name__}")
     x = float(x)
     if math.isnan(x):
         return "nan"
@@ -54,7 +58,7 @@ class ValueNames:
         self.names: dict[Value, str] = {}
         taken = set()
         for i, v in enumerate(graph.inputs):
-            name = v.name if v.name and _IDENT.match(v.name) and v.name not in taken else f"arg{i}"
+            name = v.name if v.name and _IDENT.fullmatch(v.name) and v.name not in taken else f"arg{i}"
             while name in taken:
                 name += "_"
             taken.add(name)
@@ -90,10 +94,11 @@ def _header(graph: Graph, names: ValueNames) -> str:
             p += f" from {json.dumps(info.origin)}"
         params.append(p)
     results = ", ".join(str(v.type) for v in graph.outputs)
+    name = re.sub(r"[^A-Za-z0-9_.]", "_", graph.name) or "f"  # what the parser reads back
     if len(params) > 4 or graph.input_info:
         body = "".join(f"\n    {p}," for p in params)
-        return f"func @{graph.name}({body}\n) -> ({results}) {{"
-    return f"func @{graph.name}({', '.join(params)}) -> ({results}) {{"
+        return f"func @{name}({body}\n) -> ({results}) {{"
+    return f"func @{name}({', '.join(params)}) -> ({results}) {{"
 
 
 def _is_default(value, default) -> bool:
@@ -113,7 +118,7 @@ def _node_lines(node: Node, names: ValueNames, indent: str) -> list[str]:
     if plain:
         text += " {" + ", ".join(f"{k}={format_attr(v)}" for k, v in plain.items()) + "}"
     if node.loc:
-        text = f"{text:<56} loc({node.loc})"
+        text = f"{text:<56} loc({escape(node.loc)})"
     lines = [indent + text]
     for key, region in regions.items():
         body = print_graph(region, indent + "    ")

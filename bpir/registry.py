@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .attr_types import PLAIN, AttrType
 from .types import TensorType
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ Decomposition = Callable[["Builder", "Node"], list["Value"]]
 @dataclass(frozen=True)
 class OpDef:
     """Everything bpir knows about an op. ``attrs`` maps attribute name to its default
-    (``REQUIRED`` when the caller must give it); the op's identity is (name, attrs)."""
+    (``REQUIRED`` when the caller must give it); ``attr_types`` maps each attribute name to its
+    declared type (``bpir.attr_types``), checked wherever attributes enter a graph; the op's
+    identity is (name, attrs)."""
 
     name: str
     kind: Kind
@@ -47,6 +50,7 @@ class OpDef:
     vjp: VjpRule | None = None
     decompose: Decomposition | None = None
     differentiable: bool = True
+    attr_types: dict[str, AttrType] = field(default_factory=dict)
 
 
 REQUIRED = object()
@@ -81,15 +85,28 @@ def freeze(value: Any) -> Any:
 
 
 def normalize_attrs(op: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The op's full attribute dict: given values checked against their declared types (an
+    attribute without one may hold only ``attr_types.PLAIN`` data), defaults filled in."""
     unknown = set(attrs) - set(op.attrs)
     if unknown:
         raise TypeError(f"op {op.name!r} has no attribute(s) {sorted(unknown)}")
     out = {}
     for name, default in op.attrs.items():
         if name in attrs:
-            out[name] = freeze(attrs[name])
+            try:  # declared types normalise (lists, NumPy scalars) as they check
+                kind = op.attr_types.get(name)
+                out[name] = kind.check(attrs[name]) if kind else PLAIN.check(freeze(attrs[name]))
+            except TypeError as e:
+                raise TypeError(f"op {op.name!r} attribute {name!r}: {e}") from None
         elif default is REQUIRED:
             raise TypeError(f"op {op.name!r} needs attribute {name!r}")
         else:
             out[name] = default
     return out
+
+
+def untyped_attrs() -> list[str]:
+    """``op.attr`` for every registered attribute without a declared type (the registry's
+    self-check: each must be declared in its OpDef's ``attr_types``)."""
+    get_op("constant")  # registers the op set
+    return [f"{op.name}.{a}" for op in OPS.values() for a in op.attrs if a not in op.attr_types]

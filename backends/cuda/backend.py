@@ -18,6 +18,7 @@ import numpy as np
 
 from bpir.ir import Graph, Node, Value
 
+from ..array_api import literal
 from ..codegen import Emitter, decompose_missing
 from . import blas as cuda_blas
 from . import kernels as ck
@@ -194,7 +195,7 @@ class _Gen(LayoutOps, RandomOps):
         results = produce(body, idx)
         what = node.op if node.op != "fused" else "fused"
         return self.map(shape, body, results, [v.dtype for v in node.outputs], what, idx_lines,
-                        [f"{node.op} over {tuple(shape)}"])  # fmt: skip
+                        [f"{node.op} over {literal(tuple(shape))}"])  # fmt: skip
 
     def reduce(self, node: Node, kind: str, shape, axes, produce) -> list[cv.Ref]:
         """The last output is the reduction; leading ones (``unreduced``) keep the full shape."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bpir.location import escape
 from bpir.types import to_numpy_dtype
 
 from . import views as cv
@@ -83,7 +84,7 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     outs = ", ".join(names[r.buf] for r in results)
     kernels = [k for k in {s.kernel.name: s.kernel.source for s in steps}.values() if k]
     library = sum(not s.kernel.source for s in steps)
-    head = [f"# bpir generated code for func @{gen.graph.name}: numba-cuda backend, "
+    head = [f"# bpir generated code for func @{escape(gen.graph.name)}: numba-cuda backend, "
             f"{len(kernels)} kernels, {len(steps) - library} launches"
             f"{f' and {library} cuBLAS calls' if library else ''} per call"]  # fmt: skip
     parts = head + [f"\n\n{k}" for k in kernels]

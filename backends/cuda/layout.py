@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from bpir.ir import Node
 
+from ..array_api import literal
 from . import kernels as ck
 from . import views as cv
 
@@ -21,7 +22,7 @@ class LayoutOps:
         body = ck.Body()
         idx_lines, idx = cv.unravel("i", shape, "i")
         value = getattr(self, "_" + node.op)(node, body, idx)
-        a = ", ".join(f"{k}={v}" for k, v in node.attrs.items())
+        a = ", ".join(f"{k}={literal(v)}" for k, v in node.attrs.items())
         return self.map(shape, body, [value], [node.out.dtype], node.op, idx_lines, [f"{node.op} {a}"])[0]
 
     def _pad(self, node: Node, body: ck.Body, idx: list[str]) -> str:
@@ -31,10 +32,11 @@ class LayoutOps:
         conds, src = [], []
         for d, (n, lo, it) in enumerate(zip(x.shape, a["lo"], a["interior"])):
             j = body.var("j")
-            body.lines.append(f"{j} = {idx[d]} - {lo}")
-            q = it + 1
-            conds.append(f"{j} >= 0 and {j} < {(n - 1) * q + 1}" + (f" and {j} % {q} == 0" if q > 1 else ""))
-            src.append(j if q == 1 else f"({j} // {q})")
+            body.lines.append(f"{j} = {idx[d]} - {literal(lo)}")
+            q = literal(it + 1)
+            conds.append(f"{j} >= 0 and {j} < {literal((n - 1) * (it + 1) + 1)}"
+                         + (f" and {j} % {q} == 0" if it > 0 else ""))  # fmt: skip
+            src.append(j if it == 0 else f"({j} // {q})")
         inner = ck.Body(params=body.params, count=body.count)
         got = inner.read(x, src)
         body.count = inner.count
@@ -92,5 +94,8 @@ class LayoutOps:
         u = inner.read(upd, src)
         body.count = inner.count
         body.lines += [f"    {line}" for line in inner.lines]
-        body.lines += [f"    if {j} == {idx[axis]} or {j} + {dim} == {idx[axis]}:", f"        {acc} += {u}"]
+        body.lines += [
+            f"    if {j} == {idx[axis]} or {j} + {literal(dim)} == {idx[axis]}:",
+            f"        {acc} += {u}",
+        ]
         return body.emit(f"{dt}({acc})")

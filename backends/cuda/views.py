@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bpir.printer import format_scalar
+from ..array_api import literal as source_literal
+
+NONFINITE = {"inf": "INF", "-inf": "-INF", "nan": "NAN"}  # kernel globals
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,5 @@ def offset(view: View, idx: list[str]) -> str:
 def literal(value, dtype: str) -> str:
     """A typed scalar literal in kernel source (casts like ``f32`` are kernel globals)."""
     if dtype == "bool":
-        return "True" if value else "False"
-    if isinstance(value, float) and not np.isfinite(value):
-        text = "NAN" if np.isnan(value) else ("INF" if value > 0 else "-INF")
-    else:
-        text = format_scalar(value) if dtype.startswith("f") else str(int(value))
-    return f"{dtype}({text})"
+        return source_literal(bool(value))
+    return f"{dtype}({source_literal(value if dtype.startswith('f') else int(value), NONFINITE)})"

@@ -30,7 +30,7 @@ from jax import lax
 from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
-from ..array_api import dtype_of, elementwise_calls, expressions, kw, literal
+from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal
 from ..codegen import Emitter, decompose_missing
 from . import kernels as jax_kernels
 from . import sharding
@@ -47,16 +47,14 @@ def _dt(name: str) -> str:
 # (first maximal element of each window), which XLA's select-and-scatter does not promise.
 EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("where", "max_pool2d_grad")} | {
     "cast": lambda n, a: f"{a[0]}.astype({_dt(n.attrs['dtype'])})",
-    "argmax": lambda n, a: (
-        f"jnp.argmax({a[0]}, axis={n.attrs['axis']}, keepdims={n.attrs['keepdims']}).astype(jnp.int64)"
-    ),
+    "argmax": lambda n, a: f"jnp.argmax({a[0]}, {kw(n, 'axis', 'keepdims')}).astype(jnp.int64)",
     "matmul": lambda n, a: f"k.matmul({a[0]}, {a[1]}, {kw(n, 'transpose_a', 'transpose_b')})",
-    "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {literal(n.attrs['spec'])}, mesh)",
+    "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {attr(n, 'spec')}, mesh)",
     "iota": lambda n, a: (
-        f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {n.attrs['shape']}, {n.attrs['axis']})"
+        f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {attr(n, 'shape')}, {attr(n, 'axis')})"
     ),
-    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {n.attrs['shape']}, {_dt(n.attrs['dtype'])})",
-    "random_split": lambda n, a: f"k.random_split({a[0]}, {n.attrs['num']})",
+    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
+    "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
 }
 SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}
 
@@ -177,7 +175,17 @@ def load_artifact(graph: Graph, manifest: dict, folder: str):
         raise RuntimeError(f"{folder} was exported for {files['platforms']}; this machine runs {here!r}. "
                            f"Re-export with f.save(path, platforms=(..., {here!r})).")  # fmt: skip
     with jax.enable_x64(True):
-        exported = jax.export.deserialize(bytearray(blob))
+        try:
+            exported = jax.export.deserialize(bytearray(blob))
+        except Exception as e:  # flatbuffer decoding of tampered bytes fails in many ways
+            raise ValueError(f"{folder}: backend_files.jax_export ({files['jax_export']}) is not a "
+                             f"jax.export serialization ({type(e).__name__}: {e})") from None  # fmt: skip
+    for field, avals, values in (("inputs", exported.in_avals, graph.inputs),
+                                 ("outputs", exported.out_avals, graph.outputs)):  # fmt: skip
+        got = [(tuple(a.shape), np.dtype(a.dtype)) for a in avals]
+        if got != [(v.shape, to_numpy_dtype(v.dtype)) for v in values]:
+            raise ValueError(f"{folder}: backend_files.jax_export's {field} {got} do not match the graph's "
+                             f"{[str(v.type) for v in values]}")  # fmt: skip
     call = jax.jit(exported.call)  # one dispatch per call, as the function it was saved from
     options = manifest.get("options", {})
     if options.get("mesh") is not None or options.get("shardings") or options.get("data_parallel"):

@@ -24,7 +24,7 @@ from bpir.ops.fused import decompose_fused
 from bpir.passes.memory import VIEW_OPS, plan
 from bpir.passes.rewrite import rewrite
 
-from ..array_api import matmul_operands
+from ..array_api import literal, matmul_operands
 from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
@@ -38,9 +38,9 @@ SUPPORTED = npb.SUPPORTED | {"fused"}
 # threefry bits as njit loops (backends.numba.random), named rk in the driver
 RANDOM = {
     "random_uniform": lambda n, a: (
-        f"rk.random_uniform({a[0]}, {n.attrs['shape']}, {np_name(n.attrs['dtype'])})"
+        f"rk.random_uniform({a[0]}, {literal(n.attrs['shape'])}, {np_name(n.attrs['dtype'])})"
     ),
-    "random_split": lambda n, a: f"rk.random_split({a[0]}, {n.attrs['num']})",
+    "random_split": lambda n, a: f"rk.random_split({a[0]}, {literal(n.attrs['num'])})",
 }
 
 
@@ -73,7 +73,7 @@ class Workspace:
     def assign(self, v: Value, shape: tuple, at: int) -> str:
         if v in self.returned:
             self.results += 1
-            return f"results.get({self.results - 1}, {shape}, {np_name(v.dtype)})"
+            return f"results.get({self.results - 1}, {literal(shape)}, {np_name(v.dtype)})"
         for k, (s, d, busy) in enumerate(self.slots):
             if s == shape and d == v.dtype and busy < at:
                 self.slots[k] = (s, d, self.end.get(v, at))
@@ -133,7 +133,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
         if v.shape == ():
             call_args.append(f"{np_name(v.dtype)}({arg})")
         elif len(v.shape) < rank:
-            call_args.append(f"{arg}.reshape({(1,) * (rank - len(v.shape)) + v.shape})")
+            call_args.append(f"{arg}.reshape({literal((1,) * (rank - len(v.shape)) + v.shape)})")
         else:
             call_args.append(arg)
     kept = a["unreduced"] if a["reduce"] else len(node.outputs)
@@ -148,7 +148,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
     em.line(f"kernels.{name}({', '.join(call_args + targets)})")
     for t, v in zip(targets[kept:], node.outputs[kept:]):
         if v.shape != full:
-            em.line(f"{t} = {t}.reshape({v.shape})")
+            em.line(f"{t} = {t}.reshape({literal(v.shape)})")
 
 
 def compile_graph(graph: Graph):

@@ -16,6 +16,7 @@ import math
 from bpir.ir import Node, Value
 from bpir.types import to_numpy_dtype
 
+from ..array_api import literal
 from .fastmath import POLYNOMIAL
 
 # below this much work (elements, a transcendental counting TRANSCENDENTAL_COST), thread start-up
@@ -75,13 +76,14 @@ def _scalar_expr(node: Node, args: list[str]) -> str:
     return f"{np_name(dtype)}({expr})" if dtype == "i32" else expr
 
 
+NUMPY_NONFINITE = {"inf": "np.inf", "-inf": "-np.inf", "nan": "np.nan"}
+
+
 def constant_literal(value, dtype: str) -> str:
     v = value.item()
     if dtype == "bool":
-        return repr(bool(v))
-    if isinstance(v, float) and not math.isfinite(v):
-        return f"{np_name(dtype)}({'np.nan' if math.isnan(v) else ('np.inf' if v > 0 else '-np.inf')})"
-    return f"{np_name(dtype)}({v!r})"
+        return literal(bool(v))
+    return f"{np_name(dtype)}({literal(v, NUMPY_NONFINITE)})"
 
 
 def kernel_source(name: str, node: Node) -> str:
@@ -139,7 +141,7 @@ class _Kernel:
         out = []
         for j, d in enumerate(dims):
             loop = "prange" if parallel and j == 0 else "range"
-            out.append(f"{IDENT * (depth + j)}for {self.idx[d]} in {loop}({self.shape[d]}):")
+            out.append(f"{IDENT * (depth + j)}for {self.idx[d]} in {loop}({literal(self.shape[d])}):")
         return out
 
     def element(self, depth: int) -> list[str]:
@@ -192,14 +194,16 @@ class _Kernel:
         lines, depth = [], 1
         if kept:
             lines.append(
-                f"{IDENT}for p in {'prange' if parallel else 'range'}({math.prod(self.shape[d] for d in kept)}):"
+                f"{IDENT}for p in {'prange' if parallel else 'range'}({literal(math.prod(self.shape[d] for d in kept))}):"
             )
             depth, rest = 2, "p"
             for j, d in enumerate(reversed(kept)):
                 last = j == len(kept) - 1
-                lines.append(f"{IDENT * 2}{self.idx[d]} = {rest}" + ("" if last else f" % {self.shape[d]}"))
+                lines.append(
+                    f"{IDENT * 2}{self.idx[d]} = {rest}" + ("" if last else f" % {literal(self.shape[d])}")
+                )
                 if not last:
-                    lines.append(f"{IDENT * 2}{rest}_ = {rest} // {self.shape[d]}")
+                    lines.append(f"{IDENT * 2}{rest}_ = {rest} // {literal(self.shape[d])}")
                     rest += "_"
         accs = [f"acc{j}" for j in range(len(self.reduced))]
         lines += [f"{IDENT * depth}{acc} = {self._start(v)}" for acc, v in zip(accs, self.reduced)]
@@ -222,7 +226,8 @@ class _Kernel:
         keep_shape = tuple(1 if d in self.axes else n for d, n in enumerate(self.shape))
         accs = [f"acc{j}" for j in range(len(self.reduced))]
         lines = [
-            f"{IDENT}{acc} = np.full({keep_shape}, {self._start(v)})" for acc, v in zip(accs, self.reduced)
+            f"{IDENT}{acc} = np.full({literal(keep_shape)}, {self._start(v)})"
+            for acc, v in zip(accs, self.reduced)
         ]
         lines += self.loops(range(rank), parallel and 0 not in self.axes, 1)
         pad = IDENT * (1 + rank)

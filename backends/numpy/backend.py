@@ -10,7 +10,7 @@ import numpy as np
 from bpir.ir import Graph, Node
 from bpir.passes.memory import MemoryPlan, plan
 
-from ..array_api import dtype_of, elementwise_calls, expressions, literal, matmul_operands
+from ..array_api import attr, dtype_of, elementwise_calls, expressions, literal, matmul_operands
 from ..codegen import Emitter, decompose_missing
 
 UFUNCS = elementwise_calls("np", sigmoid="k.sigmoid", rsqrt="k.rsqrt", erf="k.erf")
@@ -24,9 +24,9 @@ def _dt(name: str) -> str:
 EXPRESSIONS = expressions("np") | {
     "cast": lambda n, a: f"np.asarray({a[0]}).astype({_dt(n.attrs['dtype'])})",
     "matmul": lambda n, a: "np.matmul({}, {})".format(*matmul_operands(n, a, "np")),
-    "iota": lambda n, a: f"k.iota({n.attrs['shape']}, {n.attrs['axis']}, {_dt(n.attrs['dtype'])})",
-    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {n.attrs['shape']}, {_dt(n.attrs['dtype'])})",
-    "random_split": lambda n, a: f"k.random_split({a[0]}, {n.attrs['num']})",
+    "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {_dt(n.attrs['dtype'])})",
+    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
+    "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
 }
 SUPPORTED = set(UFUNCS) | set(EXPRESSIONS) | {"constant"}
 

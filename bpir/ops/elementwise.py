@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType, is_float
@@ -164,4 +165,5 @@ def _cast_vjp(b, node, cts):
 
 
 register(OpDef("where", Kind.ELEMENTWISE, 3, _where_rule, vjp=_where_vjp))
-register(OpDef("cast", Kind.ELEMENTWISE, 1, _cast_rule, attrs={"dtype": REQUIRED}, vjp=_cast_vjp))
+register(OpDef("cast", Kind.ELEMENTWISE, 1, _cast_rule, attrs={"dtype": REQUIRED}, vjp=_cast_vjp,
+                 attr_types={"dtype": ty.DTYPE}))  # fmt: skip

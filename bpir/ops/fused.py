@@ -10,12 +10,13 @@ Its decomposition (broadcast, inline, reduce) lets a backend without loops run i
 
 from __future__ import annotations
 
+from .. import attr_types as ty
 from ..errors import ShapeError
 from ..ir import Graph
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
 from .layout import broadcast_shapes
-from .reduction import reduced_shape
+from .reduction import check_axes, reduced_shape
 
 
 def _fused_rule(types, a):
@@ -36,6 +37,8 @@ def _fused_rule(types, a):
     kept = a["unreduced"]
     if a["reduce"] and not 0 <= kept < len(region.outputs) or not a["reduce"] and kept:
         raise ShapeError(f"unreduced={kept} needs a reduction and fewer than {len(region.outputs)} outputs")
+    if a["reduce"]:
+        check_axes(TensorType(shape, "f32"), a["axes"])
     out_shape = reduced_shape(shape, a["axes"], a["keepdims"]) if a["reduce"] else shape
     return [TensorType(shape if i < kept else out_shape, v.dtype) for i, v in enumerate(region.outputs)]
 
@@ -67,4 +70,6 @@ def decompose_fused(b, node):
 register(OpDef("fused", Kind.FUSED, None, _fused_rule,
                attrs={"region": REQUIRED, "shape": REQUIRED, "reduce": "", "axes": (), "keepdims": False,
                       "unreduced": 0},
+               attr_types={"region": ty.REGION, "shape": ty.SHAPE, "reduce": ty.OneOf("", "sum", "max"),
+                           "axes": ty.AXES, "keepdims": ty.BOOL, "unreduced": ty.NONNEG},
                decompose=decompose_fused))  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
@@ -34,6 +35,7 @@ def _broadcast_rule(types, attrs):
 
 
 register(OpDef("broadcast_to", Kind.BROADCAST, 1, _broadcast_rule, attrs={"shape": REQUIRED},
+               attr_types={"shape": ty.SHAPE},
                vjp=lambda b, n, cts: [b.sum_to(cts[0], n.inputs[0].shape)]))  # fmt: skip
 
 
@@ -63,6 +65,8 @@ def _expand_rule(types, attrs):
     (t,) = types
     ndim = t.ndim + len(attrs["axes"])
     axes = {_axis(a, ndim) for a in attrs["axes"]}
+    if len(axes) != len(attrs["axes"]):
+        raise ShapeError(f"repeated axis in {attrs['axes']}")
     dims = iter(t.shape)
     return [TensorType(tuple(1 if i in axes else next(dims) for i in range(ndim)), t.dtype)]
 
@@ -71,11 +75,12 @@ def _as_reshape(b, node):
     return [b.reshape(node.inputs[0], node.outputs[0].shape)]
 
 
-register(OpDef("reshape", Kind.LAYOUT, 1, _reshape_rule, attrs={"shape": REQUIRED}, vjp=_reshape_back))
+register(OpDef("reshape", Kind.LAYOUT, 1, _reshape_rule, attrs={"shape": REQUIRED}, vjp=_reshape_back,
+               attr_types={"shape": ty.SHAPE}))  # fmt: skip
 register(OpDef("squeeze", Kind.LAYOUT, 1, _squeeze_rule, attrs={"axes": REQUIRED},
-               vjp=_reshape_back, decompose=_as_reshape))  # fmt: skip
+               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}))  # fmt: skip
 register(OpDef("expand_dims", Kind.LAYOUT, 1, _expand_rule, attrs={"axes": REQUIRED},
-               vjp=_reshape_back, decompose=_as_reshape))  # fmt: skip
+               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}))  # fmt: skip
 
 
 # -- transpose -------------------------------------------------------------------------------
@@ -93,7 +98,7 @@ def _transpose_vjp(b, node, cts):
 
 
 register(OpDef("transpose", Kind.LAYOUT, 1, _transpose_rule, attrs={"perm": REQUIRED},
-               vjp=_transpose_vjp))  # fmt: skip
+               vjp=_transpose_vjp, attr_types={"perm": ty.AXES}))  # fmt: skip
 
 
 # -- slice and pad (each other's VJP) --------------------------------------------------------
@@ -140,9 +145,11 @@ def _pad_vjp(b, node, cts):
 
 
 register(OpDef("slice", Kind.LAYOUT, 1, _slice_rule,
-               attrs={"start": REQUIRED, "stop": REQUIRED, "step": REQUIRED}, vjp=_slice_vjp))  # fmt: skip
+               attrs={"start": REQUIRED, "stop": REQUIRED, "step": REQUIRED}, vjp=_slice_vjp,
+               attr_types={"start": ty.SHAPE, "stop": ty.SHAPE, "step": ty.Ints(lo=1)}))  # fmt: skip
 register(OpDef("pad", Kind.LAYOUT, 1, _pad_rule,
                attrs={"lo": REQUIRED, "hi": REQUIRED, "interior": REQUIRED, "value": 0.0},
+               attr_types={"lo": ty.SHAPE, "hi": ty.SHAPE, "interior": ty.SHAPE, "value": ty.FLOAT},
                vjp=_pad_vjp))  # fmt: skip
 
 
@@ -179,4 +186,4 @@ def _concat_vjp(b, node, cts):
 
 
 register(OpDef("concatenate", Kind.LAYOUT, None, _concat_rule, attrs={"axis": REQUIRED},
-               vjp=_concat_vjp))  # fmt: skip
+               vjp=_concat_vjp, attr_types={"axis": ty.INT}))  # fmt: skip

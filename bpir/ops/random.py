@@ -6,6 +6,7 @@ built on these two. Neither is differentiable: a key has no gradient."""
 
 from __future__ import annotations
 
+from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
@@ -39,6 +40,7 @@ def _uniform_rule(types, a):
 
 
 register(OpDef("random_split", Kind.OTHER, 1, _split_rule, attrs={"num": REQUIRED},
-               differentiable=False))  # fmt: skip
+               attr_types={"num": ty.POSITIVE}, differentiable=False))  # fmt: skip
 register(OpDef("random_uniform", Kind.OTHER, 1, _uniform_rule,
-               attrs={"shape": REQUIRED, "dtype": "f32"}, differentiable=False))  # fmt: skip
+               attrs={"shape": REQUIRED, "dtype": "f32"}, attr_types={"shape": ty.SHAPE, "dtype": ty.DTYPE},
+               differentiable=False))  # fmt: skip

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType, is_float
 
 
-def _check_axes(t: TensorType, axes) -> tuple[int, ...]:
+def check_axes(t: TensorType, axes) -> tuple[int, ...]:
     if list(axes) != sorted(set(axes)) or any(not 0 <= a < t.ndim for a in axes):
         raise ShapeError(f"axes {axes} must be sorted, unique and within the rank of {t.shape}")
     return tuple(axes)
@@ -21,13 +22,13 @@ def reduced_shape(shape, axes, keepdims) -> tuple[int, ...]:
 
 def _reduce_rule(types, attrs):
     (t,) = types
-    axes = _check_axes(t, attrs["axes"])
+    axes = check_axes(t, attrs["axes"])
     return [TensorType(reduced_shape(t.shape, axes, attrs["keepdims"]), t.dtype)]
 
 
 def _argmax_rule(types, attrs):
     (t,) = types
-    axes = _check_axes(t, (attrs["axis"],))
+    axes = check_axes(t, (attrs["axis"],))
     return [TensorType(reduced_shape(t.shape, axes, attrs["keepdims"]), "i64")]
 
 
@@ -54,8 +55,11 @@ def _max_vjp(b, node, cts):
 
 
 register(OpDef("reduce_sum", Kind.REDUCTION, 1, _reduce_rule,
-               attrs={"axes": REQUIRED, "keepdims": False}, vjp=_sum_vjp))  # fmt: skip
+               attrs={"axes": REQUIRED, "keepdims": False}, vjp=_sum_vjp,
+               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL}))  # fmt: skip
 register(OpDef("reduce_max", Kind.REDUCTION, 1, _reduce_rule,
-               attrs={"axes": REQUIRED, "keepdims": False}, vjp=_max_vjp))  # fmt: skip
+               attrs={"axes": REQUIRED, "keepdims": False}, vjp=_max_vjp,
+               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL}))  # fmt: skip
 register(OpDef("argmax", Kind.REDUCTION, 1, _argmax_rule,
-               attrs={"axis": REQUIRED, "keepdims": False}, differentiable=False))  # fmt: skip
+               attrs={"axis": REQUIRED, "keepdims": False}, differentiable=False,
+               attr_types={"axis": ty.NONNEG, "keepdims": ty.BOOL}))  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 
@@ -27,6 +28,6 @@ def _rule(types, attrs):
     return [t]
 
 
-register(OpDef("sharding_constraint", Kind.OTHER, 1, _rule, attrs={"spec": REQUIRED},
+register(OpDef("sharding_constraint", Kind.OTHER, 1, _rule, attrs={"spec": REQUIRED}, attr_types={"spec": ty.SPEC},
                vjp=lambda b, n, cts: [b.emit("sharding_constraint", cts[0], spec=n.attrs["spec"])],
                decompose=lambda b, n: [n.inputs[0]]))  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import attr_types as ty
 from ..builder import inline
 from ..errors import ShapeError
 from ..ir import Node, Value
@@ -27,9 +28,10 @@ def _iota_rule(types, a):
 
 
 register(OpDef("constant", Kind.SOURCE, 0, _constant_rule, attrs={"value": REQUIRED},
-               differentiable=False))  # fmt: skip
+               differentiable=False, attr_types={"value": ty.ARRAY}))  # fmt: skip
 register(OpDef("iota", Kind.SOURCE, 0, _iota_rule,
-               attrs={"shape": REQUIRED, "axis": 0, "dtype": "i64"}, differentiable=False))  # fmt: skip
+               attrs={"shape": REQUIRED, "axis": 0, "dtype": "i64"}, differentiable=False,
+               attr_types={"shape": ty.SHAPE, "axis": ty.NONNEG, "dtype": ty.DTYPE}))  # fmt: skip
 
 
 # stop_gradient: the identity whose gradient is zero (log-sum-exp's max shift, straight-through
@@ -49,6 +51,8 @@ def _custom_rule(types, a):
     if [v.type for v in fwd.inputs] != list(types):
         raise ShapeError("arguments " + ", ".join(map(str, types)) + " do not match the "
                          "custom_vjp function's signature")  # fmt: skip
+    if a["num_outputs"] > len(fwd.outputs):
+        raise ShapeError(f"num_outputs={a['num_outputs']} but fwd returns {len(fwd.outputs)} values")
     return [v.type for v in fwd.outputs]
 
 
@@ -80,4 +84,5 @@ def _custom_vjp(b, node, cts):
 
 register(OpDef("custom_vjp_call", Kind.OTHER, None, _custom_rule,
                attrs={"fwd": REQUIRED, "bwd": REQUIRED, "num_outputs": REQUIRED},
+               attr_types={"fwd": ty.REGION, "bwd": ty.REGION, "num_outputs": ty.NONNEG},
                vjp=_custom_vjp))  # fmt: skip
