@@ -45,7 +45,7 @@ PYTHON_NONFINITE = {"inf": "float('inf')", "-inf": "float('-inf')", "nan": "floa
 def literal(value, nonfinite: Mapping[str, str] = PYTHON_NONFINITE) -> str:
     """The one way attribute values enter generated source: Python source for a bool, an int,
     a float (``inf``/``nan`` spelled by ``nonfinite``, so each backend can name them), a dtype
-    name, mesh axis names, or a tuple of these. Anything else (another string, an object whose ``repr`` could be
+    name, or a tuple of these. Anything else (another string, an object whose ``repr`` could be
     code) raises TypeError."""
     if isinstance(value, (bool, np.bool_)):
         return "True" if value else "False"
@@ -56,12 +56,20 @@ def literal(value, nonfinite: Mapping[str, str] = PYTHON_NONFINITE) -> str:
         if math.isfinite(x):
             return float.__repr__(x)
         return nonfinite["nan" if math.isnan(x) else "inf" if x > 0 else "-inf"]
-    if type(value) is str and (value in DTYPES or AXIS_NAMES.fullmatch(value)):
-        return repr(value)  # a dtype name, or mesh axis names (identifiers joined by ",")
+    if type(value) is str and value in DTYPES:
+        return repr(value)
     if type(value) is tuple:
         items = [literal(v, nonfinite) for v in value]
         return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
     raise TypeError(f"refusing to put a {type(value).__name__} into generated source: {value!r:.80}")
+
+
+def spec_literal(spec) -> str:
+    """Source for a sharding spec attribute (``attr_types.SPEC``: a tuple of "" or mesh axis names,
+    identifiers joined by ","); anything else raises TypeError."""
+    if type(spec) is not tuple or not all(type(e) is str and AXIS_NAMES.fullmatch(e) for e in spec):
+        raise TypeError(f"refusing to put a non-spec value into generated source: {spec!r:.80}")
+    return "(" + "".join(f"{e!r}, " for e in spec) + ")"
 
 
 def attr(node: Node, name: str) -> str:

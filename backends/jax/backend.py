@@ -31,7 +31,7 @@ from jax import lax
 from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
-from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal
+from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal, spec_literal
 from ..codegen import Emitter, decompose_missing
 from . import kernels as jax_kernels
 from . import sharding
@@ -50,7 +50,7 @@ EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("wher
     "cast": lambda n, a: f"{a[0]}.astype({_dt(n.attrs['dtype'])})",
     "argmax": lambda n, a: f"jnp.argmax({a[0]}, {kw(n, 'axis', 'keepdims')}).astype(jnp.int64)",
     "matmul": lambda n, a: f"k.matmul({a[0]}, {a[1]}, {kw(n, 'transpose_a', 'transpose_b')})",
-    "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {attr(n, 'spec')}, mesh)",
+    "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {spec_literal(n.attrs['spec'])}, mesh)",
     "iota": lambda n, a: (
         f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {attr(n, 'shape')}, {attr(n, 'axis')})"
     ),
