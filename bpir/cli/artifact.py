@@ -1,0 +1,5 @@
+"""stub."""
+
+
+def add(sub, common) -> None:
+    pass
