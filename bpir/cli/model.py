@@ -29,6 +29,7 @@ class Model:
     path: str
     fn: Any
     args: tuple
+    example: str = "example_args"
 
     @property
     def name(self) -> str:
@@ -106,7 +107,7 @@ def load(spec: str, example: str = "example_args") -> Model:
     if not isinstance(args, (tuple, list)):
         raise UserError(f"{file}: {example}() must return a tuple of arguments for {fn_name}, "
                         f"got {type(args).__name__}")  # fmt: skip
-    return Model(spec, path, fn, tuple(args))
+    return Model(spec, path, fn, tuple(args), example)
 
 
 def user_call(model: Model, what: str, call, *args, **kwargs):
