@@ -7,6 +7,8 @@ ops, and ``max_nodes`` keeps the first nodes in program order and summarises the
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -181,3 +183,14 @@ def drawing(graph: Graph, *, collapse: bool = False, max_nodes: int | None = Non
 def to_dot(graph: Graph, **options) -> str:
     """Graphviz source for ``graph`` (see ``drawing`` for the options)."""
     return drawing(graph, **options).text
+
+
+def render(dot_text: str, fmt: str, timeout: float = 300) -> bytes:
+    """Run Graphviz's ``dot -T fmt`` (svg, png, ...); FileNotFoundError when ``dot`` is not on PATH."""
+    exe = shutil.which("dot")
+    if exe is None:
+        raise FileNotFoundError("Graphviz's dot is not on PATH")
+    done = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"dot failed: {done.stderr.decode(errors='replace').strip()[:400]}")
+    return done.stdout

@@ -97,7 +97,7 @@ def node_label(node: Node) -> str:
     return f"{node.op} {node.outputs[0].type}"
 
 
-def _alone(node: Node, k: int) -> Graph:
+def alone(node: Node, k: int) -> Graph:
     """A graph holding only ``node``, its inputs as graph inputs."""
     fresh: dict[Value, Value] = {}
     for v in node.inputs:
@@ -148,7 +148,7 @@ def profile(fn, *args, backend: str = "numpy", repeat: int = 20) -> ProfileRepor
     for k, node in enumerate(graph.nodes):
         if node.op == "constant":
             continue
-        g = _alone(node, k)
+        g = alone(node, k)
         run, _ = module.compile_graph(g)
         inputs = put([values[v] for v in dict.fromkeys(node.inputs)])
         moved = 0 if node.op in VIEW_OPS else sum(v.type.nbytes for v in node.inputs + node.outputs)

@@ -5,8 +5,6 @@ renders it."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 
 from . import model as m
@@ -14,19 +12,8 @@ from . import model as m
 FORMATS = ("dot", "svg", "png")
 
 
-def render(dot_text: str, fmt: str, timeout: float = 300) -> bytes:
-    """Run Graphviz ``dot -T fmt``; raises FileNotFoundError without it."""
-    exe = shutil.which("dot")
-    if exe is None:
-        raise FileNotFoundError("dot")
-    done = subprocess.run([exe, f"-T{fmt}"], input=dot_text.encode(), capture_output=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"dot failed: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
-
-
 def _run(args) -> int:
-    from bpir.dot import drawing
+    from bpir.dot import drawing, render
 
     from .show import stage_graph
 
