@@ -5,6 +5,7 @@ renders it."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 from . import model as m
@@ -31,6 +32,9 @@ def _run(args) -> int:
     else:
         try:
             data = render(d.text, fmt)
+        except subprocess.TimeoutExpired:
+            raise m.UserError(f"Graphviz's dot took too long on {len(d.nodes)} boxes: lower --max-nodes, "
+                              "add --collapse, or write a .dot") from None  # fmt: skip
         except FileNotFoundError:
             dot_path = os.path.splitext(args.output)[0] + ".dot"
             with open(dot_path, "w") as fh:
@@ -54,7 +58,7 @@ def add(sub, common) -> None:
         "--remat", action="store_true", help="backward: recompute cheap values instead of saving them"
     )
     p.add_argument("--collapse", action="store_true", help="draw each fused region as one node")
-    p.add_argument("--max-nodes", type=int, default=2000,
+    p.add_argument("--max-nodes", type=int, default=400,
                    help="past this many boxes collapse fused regions; past this many nodes draw the first "
-                        "ones and a summary (default 2000)")  # fmt: skip
+                        "ones and a summary (default 400)")  # fmt: skip
     p.set_defaults(run=_run)

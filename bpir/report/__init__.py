@@ -44,7 +44,7 @@ def _heat(times: dict[int, float]) -> dict[int, str]:
     return out
 
 
-def _graph_section(key: str, graph: Graph, backends: list[str], times=None, max_nodes: int = 2000):
+def _graph_section(key: str, graph: Graph, backends: list[str], times=None, max_nodes: int = 400):
     from bpir.dot import drawing
 
     d = drawing(graph, max_nodes=max_nodes, node_attrs=_heat(times) if times else None)
