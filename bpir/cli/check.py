@@ -22,7 +22,9 @@ def _run(args) -> int:
             rows.append([b, "-", "-", "-", "-", f"FAIL: {e}"])
             continue
         except Exception as e:
-            raise m.UserError(f"check_grad of {mdl.name} on {b} failed: {m._describe(e, mdl.path)}") from e
+            raise m.UserError(
+                f"check_grad of {mdl.name} on {b} failed: {m.describe_error(e, mdl.path)}"
+            ) from e
         for r in report.rows:
             rows.append([b, r.path, r.mode, f"{r.max_abs_err:.2e}", f"{r.max_rel_err:.2e}",
                          f"ok (rtol {r.rtol:g}, atol {r.atol:g})"])  # fmt: skip

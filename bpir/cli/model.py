@@ -51,7 +51,7 @@ def _user_line(exc: BaseException, path: str) -> str | None:
     return where
 
 
-def _describe(exc: BaseException, path: str) -> str:
+def describe_error(exc: BaseException, path: str) -> str:
     where = _user_line(exc, path)
     text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     return f"{text} (at {where})" if where and where not in text else text
@@ -72,7 +72,7 @@ def import_module(path: str) -> ModuleType:
     try:
         spec.loader.exec_module(module)
     except Exception as e:
-        raise UserError(f"importing {os.path.basename(path)} failed: {_describe(e, path)}") from e
+        raise UserError(f"importing {os.path.basename(path)} failed: {describe_error(e, path)}") from e
     finally:
         if sys.path and sys.path[0] == folder:
             sys.path.pop(0)
@@ -103,7 +103,7 @@ def load(spec: str, example: str = "example_args") -> Model:
     try:
         args = make()
     except Exception as e:
-        raise UserError(f"{file}: {example}() failed: {_describe(e, path)}") from e
+        raise UserError(f"{file}: {example}() failed: {describe_error(e, path)}") from e
     if not isinstance(args, (tuple, list)):
         raise UserError(f"{file}: {example}() must return a tuple of arguments for {fn_name}, "
                         f"got {type(args).__name__}")  # fmt: skip
@@ -117,7 +117,7 @@ def user_call(model: Model, what: str, call, *args, **kwargs):
     except UserError:
         raise
     except Exception as e:
-        raise UserError(f"{what} {model.name} failed: {_describe(e, model.path)}") from e
+        raise UserError(f"{what} {model.name} failed: {describe_error(e, model.path)}") from e
 
 
 def trace(model: Model):

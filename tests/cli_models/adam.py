@@ -31,9 +31,5 @@ def example_args():
     )
 
 
-def noargs_step(w):
-    return w
-
-
 def no_example_here(w):
     return w * 2
