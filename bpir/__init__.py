@@ -57,6 +57,13 @@ def backends() -> list[str]:
     return available()
 
 
+def profile(fn, *args, backend: str = "numpy", repeat: int = 20):
+    """Time each node of ``fn`` compiled for ``backend`` (see ``bpir.profiler``)."""
+    from .profiler import profile as _profile
+
+    return _profile(fn, *args, backend=backend, repeat=repeat)
+
+
 def check_grad(fn, *args, backend: str = "numpy", argnums=0, **options):
     """Compare compiled gradients with central finite differences in float64."""
     from .gradcheck import check_grad as _check
@@ -67,5 +74,5 @@ def check_grad(fn, *args, backend: str = "numpy", argnums=0, **options):
 __all__ = [
     "Graph", "Node", "Value", "Spec", "TensorType", "GradCheckError", "ParseError", "ShapeError",
     "TraceError", "VerifyError", "backends", "check_grad", "compile", "custom_vjp", "grad", "load",
-    "optimize", "parse", "random", "trace", "value_and_grad", "vjp_graphs",
+    "optimize", "parse", "profile", "random", "trace", "value_and_grad", "vjp_graphs",
 ]  # fmt: skip

@@ -79,6 +79,24 @@ def build(graph: Graph, backend: str, in_tree, out_tree, in_paths, optimize=True
     return Executable(graph, run, source, in_tree, out_tree, in_paths, types)
 
 
+@dataclass
+class Signature:
+    """What a compiled function takes and returns; paths are the keys ``bpir run`` reads from .npz."""
+
+    name: str
+    structure: str
+    inputs: list[tuple[str, TensorType]]
+    outputs: list[TensorType]
+    out_structure: str
+
+    def __str__(self) -> str:
+        lines = [f"{self.name}{self.structure}" if self.structure.startswith("(") else self.name,
+                 "  arguments (path: type):"]  # fmt: skip
+        lines += [f"    {path}: {t}" for path, t in self.inputs]
+        lines.append(f"  returns {self.out_structure}: " + ", ".join(str(t) for t in self.outputs))
+        return "\n".join(lines)
+
+
 def _keys_sorted(tree):
     if isinstance(tree, dict):
         return {k: _keys_sorted(tree[k]) for k in sorted(tree, key=lambda k: (type(k).__name__, k))}
@@ -127,6 +145,19 @@ class Compiled:
     @property
     def graph(self) -> Graph:
         return self._current().graph
+
+    @property
+    def signature(self) -> Signature:
+        """The argument structure, leaf paths and types the compiled function expects."""
+        ex = self._current()
+        return Signature(ex.graph.name, describe(ex.in_tree), list(zip(ex.in_paths, ex.in_types)),
+                         [v.type for v in ex.graph.outputs], describe(ex.out_tree))  # fmt: skip
+
+    def __repr__(self) -> str:
+        if self._last is None:
+            return f"<bpir.Compiled {getattr(self.fn, '__name__', '?')} backend={self.backend!r}, not compiled yet>"
+        kind = "ahead of time" if self.aot else "just in time"
+        return f"<bpir.Compiled backend={self.backend!r} ({kind})\n{self.signature}>"
 
     @property
     def source(self) -> str:

@@ -106,18 +106,11 @@ class Graph:
                 g.add_edge(src[v], ("out", i), key=0, type=str(v.type))
         return g
 
-    def to_dot(self) -> str:
-        """Graphviz source for the dataflow graph (no graphviz install needed to produce it)."""
-        g = self.to_networkx()
-        lines = [f'digraph "{self.name}" {{', "  node [shape=box, fontname=monospace];"]
-        ids = {n: f"n{i}" for i, n in enumerate(g.nodes)}
-        for n, data in g.nodes(data=True):
-            label = str(data["label"]).replace('"', '\\"')
-            lines.append(f'  {ids[n]} [label="{label}"];')
-        for a, b, data in g.edges(data=True):
-            lines.append(f'  {ids[a]} -> {ids[b]} [label="{data["type"]}"];')
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+    def to_dot(self, **options) -> str:
+        """Graphviz source: fused regions as clusters of their ops (options: ``bpir.dot.drawing``)."""
+        from .dot import to_dot
+
+        return to_dot(self, **options)
 
 
 def topological_nodes(nodes: list[Node], inputs: list[Value]) -> list[Node]:

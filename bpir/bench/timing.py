@@ -10,18 +10,23 @@ import time
 def block(result):
     """Wait for asynchronous (JAX) results so a timing covers the work, not the dispatch."""
     for leaf in result if isinstance(result, (tuple, list)) else [result]:
-        if isinstance(leaf, dict):
-            block(list(leaf.values()))
+        if isinstance(leaf, (dict, tuple, list)):
+            block(list(leaf.values()) if isinstance(leaf, dict) else list(leaf))
         elif hasattr(leaf, "block_until_ready"):
             leaf.block_until_ready()
     return result
 
 
 def interleaved_medians(fns, rounds: int = 6, per_round: int = 5, budget_s: float = 30.0) -> list[float]:
-    """Median seconds of each callable over ``rounds`` rounds; in each round every callable
-    runs one untimed call (its threads wake, the previous peer's spinning threads settle),
-    then ``per_round`` timed calls. Slow load drift hits all peers alike, while no peer is
-    timed right after another's thread pool (OpenBLAS, XLA, Numba) was busy."""
+    """Median seconds of each callable over ``rounds`` rounds (see ``interleaved_times``)."""
+    return [statistics.median(ts) for ts in interleaved_times(fns, rounds, per_round, budget_s)]
+
+
+def interleaved_times(fns, rounds: int = 6, per_round: int = 5, budget_s: float = 30.0) -> list[list[float]]:
+    """Seconds of every timed call of each callable over ``rounds`` rounds; in each round every
+    callable runs one untimed call (its threads wake, the previous peer's spinning threads
+    settle), then ``per_round`` timed calls. Slow load drift hits all peers alike, while no peer
+    is timed right after another's thread pool (OpenBLAS, XLA, Numba) was busy."""
     times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
     for r in range(rounds):
@@ -33,7 +38,7 @@ def interleaved_medians(fns, rounds: int = 6, per_round: int = 5, budget_s: floa
                 t0 = time.perf_counter()
                 block(fn())
                 ts.append(time.perf_counter() - t0)
-    return [statistics.median(ts) for ts in times]
+    return times
 
 
 def table(rows: list[list[str]]) -> str:

@@ -63,14 +63,26 @@ def optimize(
     """Run ``passes`` (names or (name, fn) pairs; the default pipeline when None)."""
     global last_report
     pipeline = _resolve(passes)
-    dump = os.environ.get("BPIR_DUMP", "")
-    print_after = set(print_after or ()) | set(dump.split(",")) - {""}
+    check_pass_names(print_after or (), pipeline, "print_after")
+    dump = set(os.environ.get("BPIR_DUMP", "").split(",")) - {""}
+    check_pass_names(dump, pipeline, "BPIR_DUMP")
+    print_after = set(print_after or ()) | dump
     check = verify_enabled() if verify_each is None else verify_each
     report = PassReport()
     with _no_cyclic_gc():
         graph = _run(graph, pipeline, print_after, check, report)
     last_report = report
     return graph
+
+
+def check_pass_names(names, pipeline=None, what: str = "print_after") -> None:
+    """Refuse a pass name that would never match (a typo would otherwise print nothing)."""
+    known = {name for name, _ in pipeline or default_pipeline()} | set(all_passes()) | {"after-all"}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(
+            f"{what}: unknown pass {', '.join(map(repr, unknown))}; passes: {', '.join(sorted(known))}"
+        )
 
 
 @contextlib.contextmanager

@@ -1,0 +1,5 @@
+"""``python -m bpir.cli``."""
+
+from . import main
+
+raise SystemExit(main())
