@@ -15,7 +15,7 @@ from bpir.pytree import TreeDef, flatten, leaf_paths, unflatten
 from bpir.types import TensorType, dtype_name
 
 from . import context
-from .tracer import Tracer, lift
+from .tracer import Tracer, is_weak, lift
 
 
 @dataclass
@@ -64,7 +64,10 @@ def trace_function(fn, args: tuple, name: str | None = None) -> Traced:
     types = [leaf_type(leaf, path) for leaf, path in zip(leaves, paths)]
     fname = name or re.sub(r"\W", "_", getattr(fn, "__name__", "f")).strip("_") or "f"
     with context.tracing(fname) as trace:
-        tracers = [Tracer(trace.builder.input(t, _ir_name(p)), trace) for t, p in zip(types, paths)]
+        tracers = [
+            Tracer(trace.builder.input(t, _ir_name(p)), trace, weak=is_weak(leaf))
+            for t, p, leaf in zip(types, paths, leaves)
+        ]
         out = fn(*unflatten(in_tree, tracers))
         out_leaves, out_tree = flatten(out)
         try:
