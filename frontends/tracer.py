@@ -126,7 +126,11 @@ class Tracer:
         self._no_concrete(".item()")
 
     def __array__(self, *args, **kwargs):
-        self._no_concrete("conversion to a concrete numpy array")
+        self._no_concrete(
+            "conversion to a concrete NumPy array (note: a list or tuple of traced arrays, such as "
+            "a list argument, which is a pytree of separate arrays as in JAX, is not an array: "
+            "np.stack it)"
+        )
 
     __hash__ = object.__hash__
 
