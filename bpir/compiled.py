@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .backend_registry import backend_module
 from .ir import Graph
 from .pytree import TreeDef, describe, flatten, flatten_like, unflatten

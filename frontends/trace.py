@@ -68,7 +68,14 @@ def trace_function(fn, args: tuple, name: str | None = None) -> Traced:
             Tracer(trace.builder.input(t, _ir_name(p)), trace, weak=is_weak(leaf))
             for t, p, leaf in zip(types, paths, leaves)
         ]
-        out = fn(*unflatten(in_tree, tracers))
+        try:
+            out = fn(*unflatten(in_tree, tracers))
+        except ValueError as e:
+            # NumPy re-raises a failed float() of an element store as "setting an array element
+            # with a sequence"; the TraceError that it chains says what happened
+            if isinstance(e.__cause__, TraceError):
+                raise e.__cause__ from None
+            raise
         out_leaves, out_tree = flatten(out)
         try:
             outputs = [lift(o) for o in out_leaves]
