@@ -95,11 +95,21 @@ class Tracer:
     def __iter__(self):
         return (self[i] for i in range(len(self)))
 
-    def _no_concrete(self, what: str):
-        if _storing_into_numpy():
+    def _no_concrete(self, what: str, via: str = "float"):
+        """Refuse a conversion to a concrete value, unless it is NumPy storing this value into
+        an array that can safely become traced (``numpy_store``): then the placeholder."""
+        frame = _numpy_store_frame()
+        if frame is not None:
+            from .numpy_store import adopt
+
+            placeholder = adopt(self, frame, via)
+            if placeholder is not None:
+                return placeholder
             raise TraceError(
                 f"writing a traced value {self.value.type} into a NumPy array at {user_location()}: "
-                "a NumPy array cannot hold a traced value. Create the array traced instead: "
+                "a NumPy array cannot hold a traced value, and this one could not be made traced "
+                "(it has an alias or a view, is not a local variable, or the index is not made of "
+                "local ints and slices). Create the array traced instead: "
                 "out = np.zeros(shape, like=x) (x any traced argument; also np.empty/np.ones/np.full), "
                 "or np.zeros_like(x, shape=shape), then out[...] = value traces as a functional update; "
                 "or collect the pieces in a list and np.stack them."
@@ -111,25 +121,26 @@ class Tracer:
         )
 
     def __bool__(self):
-        self._no_concrete("bool()")
+        return bool(self._no_concrete("bool()"))
 
     def __float__(self):
-        self._no_concrete("float()")
+        return float(self._no_concrete("float()"))
 
     def __int__(self):
-        self._no_concrete("int()")
+        return int(self._no_concrete("int()"))
 
     def __index__(self):
-        self._no_concrete("use as an index")
+        return int(self._no_concrete("use as an index"))
 
     def item(self):
         self._no_concrete(".item()")
 
     def __array__(self, *args, **kwargs):
-        self._no_concrete(
+        return self._no_concrete(
             "conversion to a concrete NumPy array (note: a list or tuple of traced arrays, such as "
             "a list argument, which is a pytree of separate arrays as in JAX, is not an array: "
-            "np.stack it)"
+            "np.stack it)",
+            via="array",
         )
 
     __hash__ = object.__hash__
@@ -318,24 +329,20 @@ class Tracer:
         raise AttributeError(f"traced arrays have no attribute {name!r}")
 
 
-def _storing_into_numpy() -> bool:
-    """Whether the user's line is executing a subscript store (``out[i] = traced``) that
+def _numpy_store_frame():
+    """The user's frame when it is executing a subscript store (``out[i] = traced``) that
     NumPy's ``ndarray.__setitem__`` is carrying out: the conversion came from there."""
+    from bpir.location import _OWN, _is_user_file
+
     frame = sys._getframe(2)
-    while frame is not None and not _is_user_frame(frame):
+    while frame is not None and frame.f_code.co_filename.startswith(_OWN):
         frame = frame.f_back
-    if frame is None:
-        return False
+    if frame is None or not _is_user_file(frame.f_code.co_filename):
+        return None
     for ins in dis.get_instructions(frame.f_code):
         if ins.offset == frame.f_lasti:
-            return ins.opname in ("STORE_SUBSCR", "STORE_SLICE")
-    return False
-
-
-def _is_user_frame(frame) -> bool:
-    from bpir.location import _is_user_file
-
-    return _is_user_file(frame.f_code.co_filename)
+            return frame if ins.opname in ("STORE_SUBSCR", "STORE_SLICE") else None
+    return None
 
 
 # -- lifting Python values into the current trace -----------------------------------------------

@@ -190,18 +190,50 @@ def test_weak_scalar_passes_through_grad_inside_a_compiled_step():
 # -- errors that say what to write -----------------------------------------------------------------
 
 
-def test_filling_a_numpy_array_with_traced_values_says_what_to_write():
-    def element(x):
+def test_a_numpy_array_filled_with_traced_values_becomes_traced():
+    def fill(x):
+        out = np.zeros((3, 3))
+        out[0, 1] = x.sum()  # an element: NumPy asks float()
+        out[1] = x  # a row: NumPy asks __array__()
+        out[2, ::2] = x[1:] * 2
+        for i in range(2):
+            out[i + 1, -1 - i] -= 1.0
+        out += 1.0
+        return out
+
+    _same_as_numpy(fill, np.arange(3.0))
+    g = bpir.grad(lambda x: (fill(x) ** 2).sum())(np.arange(3.0))
+    assert np.isfinite(g).all() and g.shape == (3,)
+
+
+def test_filling_a_numpy_array_that_has_an_alias_or_view_says_what_to_write():
+    def aliased(x):
         out = np.zeros(3)
+        other = out
         out[0] = x.sum()
-        return out
+        return out, other
 
-    def block(x):
+    def viewed(x):
         out = np.zeros((2, 3))
+        row = out[1]
         out[1] = x
+        return out, row
+
+    def fill(out, x):
+        out[0] = x.sum()  # the caller's array too: the caller would not see the write
         return out
 
-    for fn in (element, block):
+    def argument(x):
+        buf = np.zeros(3)
+        return fill(buf, x), buf
+
+    def attribute(x):
+        holder = type("H", (), {})()
+        holder.out = np.zeros(3)
+        holder.out[0] = x.sum()
+        return holder.out
+
+    for fn in (aliased, viewed, argument, attribute):
         with pytest.raises(bpir.TraceError) as e:
             bpir.trace(fn, np.ones(3))
         msg = str(e.value)
