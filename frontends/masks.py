@@ -13,9 +13,10 @@ from bpir.location import user_location
 from .tracer import Tracer, active_trace, lift, shape_of, wrap
 
 
-def _refuse(what: str = "this use of x[mask]"):
+def _refuse(what: str = "this use of x[mask]", made_at: str | None = None):
+    made = f" (x[mask] made at {made_at})" if made_at and made_at != user_location() else ""
     raise TraceError(
-        f"{what} at {user_location()}: x[mask] has a shape that depends on the data, which a "
+        f"{what} at {user_location()}{made}: x[mask] has a shape that depends on the data, which a "
         "traced (static) graph cannot have. Elementwise arithmetic under the same mask written "
         "back with z[mask] = ... traces; otherwise write np.where(mask, f(x), z), or for "
         "reductions np.sum(np.where(mask, x, 0))."
@@ -26,7 +27,7 @@ class Masked(Tracer):
     """``x[mask]`` held as the full-shape array (masked-out elements are 1, a value where
     common functions and their derivatives are finite) plus the mask."""
 
-    __slots__ = ("mask", "full_mask")
+    __slots__ = ("mask", "full_mask", "made_at")
     _masked = True
 
     shape = property(lambda self: _refuse("the shape of x[mask]"))
@@ -85,7 +86,7 @@ def read(x: Tracer, mask) -> Masked:
     v = lift(x)
     safe = b.where(m, v, b.broadcast_to(b.scalar(1, v.dtype), v.shape))
     out = Masked(safe, active_trace())
-    out.mask, out.full_mask = mask, m
+    out.mask, out.full_mask, out.made_at = mask, m, user_location()
     return out
 
 
@@ -124,5 +125,5 @@ def elementwise(fn, *inputs) -> Masked:
             _refuse(f"arithmetic between x[mask] and an array of shape {shape_of(i)}")
     r = fn(*plain)
     out = Masked(r.value, active_trace())
-    out.mask, out.full_mask = first.mask, first.full_mask
+    out.mask, out.full_mask, out.made_at = first.mask, first.full_mask, first.made_at
     return out

@@ -29,8 +29,6 @@ _OTHER_REFS = {"float": 1, "array": 2}
 class _UnsupportedError(Exception):
     """The store is not one that can be adopted safely."""
 
-    pass
-
 
 def adopt(value: Tracer, frame, via: str):
     """Apply ``container[key] = value`` to a traced copy and rebind the local; the placeholder

@@ -367,7 +367,7 @@ def lift(x, dtype: str | None = None) -> Value:
         if x._masked:
             from .masks import _refuse
 
-            _refuse()
+            _refuse(made_at=x.made_at)
         v = context.value_in(trace, x.trace, x.value)
         return trace.builder.cast(v, dtype) if dtype else v
     b = trace.builder
