@@ -28,30 +28,32 @@ def _wrt_leaves(args, nums) -> tuple[list[int], list]:
 
 
 def _check_float(fn, args, nums) -> None:
-    """Differentiating with respect to an integer or bool argument is an error, as in JAX."""
+    """Differentiating with respect to an integer or bool argument is an error, as in JAX
+    (integer leaves inside a pytree argument, such as a step count, get None instead)."""
     from bpir.frontends.trace import arg_names, leaf_type
-
-    from .pytree import leaf_paths
 
     names = arg_names(fn, len(args))
     for a in nums:
         leaves, tree = flatten(args[a])
-        for leaf, path in zip(leaves, leaf_paths(tree, names[a])):
-            t = leaf_type(leaf, path)
-            if not t.dtype.startswith("f"):
-                raise TypeError(
-                    f"grad requires floating-point inputs, but {path} (argnums {a}) is {t}; "
-                    "pass it as float, or leave it out of argnums"
-                )
+        if tree != "*":
+            continue
+        t = leaf_type(leaves[0], names[a])
+        if not t.dtype.startswith("f"):
+            raise TypeError(
+                f"grad requires floating-point inputs, but {names[a]} (argnums {a}) is {t}; "
+                "pass it as float, or leave it out of argnums"
+            )
 
 
-def _grad_tree(args, nums, grads):
-    """Put flat gradients back into the shapes of the differentiated arguments."""
-    it = iter(grads)
+def _grad_tree(args, nums, grads, wrt_types):
+    """Put flat gradients back into the shapes of the differentiated arguments (None for
+    integer leaves inside pytrees, which have no gradient)."""
+    it = iter(zip(grads, wrt_types))
     out = []
     for a in nums:
         leaves, tree = flatten(args[a])
-        out.append(unflatten(tree, [next(it) for _ in leaves]))
+        vals = [g if t.dtype.startswith("f") else None for g, t in (next(it) for _ in leaves)]
+        out.append(unflatten(tree, vals))
     return out
 
 
@@ -70,7 +72,8 @@ def value_and_grad(fn: Callable, argnums=0) -> Callable:
         n_out = len(t.graph.outputs)
         outs = _run(joint, leaves, t.captured)
         value = unflatten(t.out_tree, outs[:n_out])
-        grads = _grad_tree(args, nums, outs[n_out:])
+        wrt_types = [t.graph.inputs[i].type for i in wrt]
+        grads = _grad_tree(args, nums, outs[n_out:], wrt_types)
         return value, grads[0] if isinstance(argnums, int) else tuple(grads)
 
     return wrapped
