@@ -59,7 +59,9 @@ def check_args(ex: Executable, args: tuple) -> list:
             isinstance(leaf, (int, float, bool)) and got.shape == () and _same_kind(got.dtype, want.dtype)
         ):
             raise TypeError(f"{path}: expected dtype {want.dtype} ({want}), got {got.dtype}")
-    return leaves
+    # a Python scalar reaches every backend as the declared dtype (a weak scalar input's)
+    return [np_dtype.type(x) if isinstance(x, (int, float, bool)) else x
+            for x, np_dtype in zip(leaves, ex.np_dtypes)]  # fmt: skip
 
 
 def _same_kind(a: str, b: str) -> bool:
@@ -118,9 +120,11 @@ class Compiled:
 
     def specialize(self, args: tuple) -> Executable:
         from bpir.frontends.trace import leaf_type, trace_function
+        from bpir.frontends.tracer import is_weak
 
         leaves, tree = flatten(_keys_sorted(tuple(args)))  # dict key order does not matter
-        key = (json.dumps(tree), tuple(leaf_type(x) for x in leaves))
+        # a Python scalar is weakly typed (NEP 50): 0.1 and np.float64(0.1) trace differently
+        key = (json.dumps(tree), tuple((leaf_type(x), is_weak(x)) for x in leaves))
         ex = self._cache.get(key)
         if ex is None:
             if self.aot and self._cache:

@@ -27,9 +27,27 @@ def _wrt_leaves(args, nums) -> tuple[list[int], list]:
     return [starts[a] + k for a in nums for k in range(counts[a])], leaves
 
 
+def _check_float(fn, args, nums) -> None:
+    """Differentiating with respect to an integer or bool argument is an error, as in JAX
+    (integer leaves inside a pytree argument, such as a step count, get None instead)."""
+    from bpir.frontends.trace import arg_names, leaf_type
+
+    names = arg_names(fn, len(args))
+    for a in nums:
+        leaves, tree = flatten(args[a])
+        if tree != "*":
+            continue
+        t = leaf_type(leaves[0], names[a])
+        if not t.dtype.startswith("f"):
+            raise TypeError(
+                f"grad requires floating-point inputs, but {names[a]} (argnums {a}) is {t}; "
+                "pass it as float, or leave it out of argnums"
+            )
+
+
 def _grad_tree(args, nums, grads, wrt_types):
     """Put flat gradients back into the shapes of the differentiated arguments (None for
-    integer leaves, which have no gradient)."""
+    integer leaves inside pytrees, which have no gradient)."""
     it = iter(zip(grads, wrt_types))
     out = []
     for a in nums:
@@ -47,6 +65,7 @@ def value_and_grad(fn: Callable, argnums=0) -> Callable:
         from bpir.frontends.trace import trace_function
 
         nums = _argnums(argnums, len(args))
+        _check_float(fn, args, nums)
         t = trace_function(fn, args)
         wrt, leaves = _wrt_leaves(args, nums)
         joint = autodiff.joint(t.graph, wrt, seed=True)
@@ -120,6 +139,7 @@ class custom_vjp:  # noqa: N801 (JAX's name)
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.fwd = self.bwd = None
+        self._in_rule = 0  # > 0 while fwd/bwd are traced: calls of f inside them are the primal
 
     def defvjp(self, fwd: Callable, bwd: Callable) -> custom_vjp:
         self.fwd, self.bwd = fwd, bwd
@@ -128,9 +148,13 @@ class custom_vjp:  # noqa: N801 (JAX's name)
     def __call__(self, *args) -> Any:
         from bpir.frontends import context
 
-        if context.current() is None or self.fwd is None:
+        if context.current() is None or self.fwd is None or self._in_rule:
             return self.fn(*args)
-        return self._traced_call(args)
+        self._in_rule += 1
+        try:
+            return self._traced_call(args)
+        finally:
+            self._in_rule -= 1
 
     def _traced_call(self, args):
         from bpir.frontends import context

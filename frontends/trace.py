@@ -16,7 +16,7 @@ from bpir.types import TensorType, dtype_name
 
 from . import context
 from .numpy_random_guard import refusing_numpy_random
-from .tracer import Tracer, lift
+from .tracer import Tracer, is_weak, lift
 
 
 @dataclass
@@ -65,8 +65,18 @@ def trace_function(fn, args: tuple, name: str | None = None) -> Traced:
     types = [leaf_type(leaf, path) for leaf, path in zip(leaves, paths)]
     fname = name or re.sub(r"\W", "_", getattr(fn, "__name__", "f")).strip("_") or "f"
     with context.tracing(fname) as trace, refusing_numpy_random():
-        tracers = [Tracer(trace.builder.input(t, _ir_name(p)), trace) for t, p in zip(types, paths)]
-        out = fn(*unflatten(in_tree, tracers))
+        tracers = [
+            Tracer(trace.builder.input(t, _ir_name(p)), trace, weak=is_weak(leaf))
+            for t, p, leaf in zip(types, paths, leaves)
+        ]
+        try:
+            out = fn(*unflatten(in_tree, tracers))
+        except ValueError as e:
+            # NumPy re-raises a failed float() of an element store as "setting an array element
+            # with a sequence"; the TraceError that it chains says what happened
+            if isinstance(e.__cause__, TraceError):
+                raise e.__cause__ from None
+            raise
         out_leaves, out_tree = flatten(out)
         try:
             outputs = [lift(o) for o in out_leaves]

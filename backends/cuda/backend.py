@@ -276,8 +276,8 @@ class _Gen(LayoutOps, RandomOps):
                 continue
             (user, *rest) = users.get(n.out, [None])
             if (rest or user is None or user.op != "fused" or user.attrs["reduce"]
-                    or user.attrs["shape"] != n.out.shape):  # fmt: skip
-                continue
+                    or user.attrs["shape"] != n.out.shape or user in out.values()):  # fmt: skip
+                continue  # (a group that reads two products takes one as its epilogue)
             out[n] = user
         return out
 
