@@ -28,7 +28,7 @@ from .runtime import Launch, launch_config, make_runner
 
 VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
 SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS
-             | {"constant", "fused", "reduce_sum", "reduce_max", "argmax", "matmul"})  # fmt: skip
+             | {"constant", "fused", "reduce_sum", "reduce_max", "reduce_prod", "argmax", "matmul"})  # fmt: skip
 
 
 @dataclass
@@ -121,7 +121,7 @@ class _Gen(LayoutOps):
             return [self.layout(node)]
         if op == "fused" and a["reduce"]:
             return self.reduce(node, a["reduce"], a["shape"], a["axes"], self.region_producer(node))
-        if op in ("reduce_sum", "reduce_max", "argmax"):
+        if op in ("reduce_sum", "reduce_max", "reduce_prod", "argmax"):
             axes = (a["axis"],) if op == "argmax" else a["axes"]
             x = self.env[node.inputs[0]]
             return self.reduce(node, op.removeprefix("reduce_"), x.shape, axes, _reader(x))

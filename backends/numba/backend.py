@@ -92,6 +92,9 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             kernels.append("\n\n" + kernel_source(name, node))
             _call_kernel(em, ws, node, name, args, i)
             continue
+        if len(node.outputs) > 1:
+            em.line(f"{npb.bind_all(em, node)} = {npb.EXPRESSIONS[node.op](node, args)}", node)
+            continue
         target = em.bind(node.out)
         if node.op == "constant":
             em.line(f"{target} = {npb._constant(em, node)}", node)

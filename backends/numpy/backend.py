@@ -25,6 +25,8 @@ EXPRESSIONS = expressions("np") | {
     "cast": lambda n, a: f"np.asarray({a[0]}).astype({_dt(n.attrs['dtype'])})",
     "matmul": lambda n, a: f"np.matmul({a[0]}, {a[1]})",
     "iota": lambda n, a: f"k.iota({n.attrs['shape']}, {n.attrs['axis']}, {_dt(n.attrs['dtype'])})",
+    "cholesky": lambda n, a: f"np.linalg.cholesky({a[0]})",
+    "eigh": lambda n, a: f"np.linalg.eigh({a[0]})",
 }
 SUPPORTED = set(UFUNCS) | set(EXPRESSIONS) | {"constant"}
 
@@ -36,6 +38,9 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
     em = Emitter(graph, header="from bpir.backends.numpy import kernels as k")
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
+        if len(node.outputs) > 1:  # a library call returning a tuple (slogdet, qr, eigh, svd)
+            em.line(f"{bind_all(em, node)} = {EXPRESSIONS[node.op](node, args)}", node)
+            continue
         target = em.bind(node.out)
         if node.op == "constant":
             em.line(f"{target} = {_constant(em, node)}", node)
@@ -45,6 +50,11 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
         else:
             em.line(f"{target} = {EXPRESSIONS[node.op](node, args)}", node)
     return em.finish(), em.globals
+
+
+def bind_all(em: Emitter, node: Node) -> str:
+    """The targets of a multi-output node, as the left side of an unpacking assignment."""
+    return ", ".join(em.bind(v) for v in node.outputs)
 
 
 def _constant(em: Emitter, node: Node) -> str:
