@@ -308,26 +308,19 @@ def take_along_axis(arr, indices, axis=-1):
     return wrap(b.take_along_axis(v, i, axis=axis))
 
 
-def sort(a, axis=-1, kind=None, order=None, *, stable=None, descending=False):
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     refuse("sort", order=order)
     if axis is None:
         a, axis = _reshape(a, (-1,)), 0
-    return take_along_axis(a, argsort(a, axis=axis, descending=descending), axis=axis)
+    return take_along_axis(a, argsort(a, axis=axis), axis=axis)
 
 
-def argsort(a, axis=-1, kind=None, order=None, *, stable=None, descending=False):
-    """Always stable (NumPy promises no order for ties without kind='stable')."""
+def argsort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """Always stable: NumPy promises no order of ties unless asked for a stable sort."""
     refuse("argsort", order=order)
     if axis is None:
         a, axis = _reshape(a, (-1,)), 0
-    b = builder()
-    axis = norm_axis(axis, len(shape_of(a)))
-    if not descending:
-        return wrap(b.argsort(lift(a), axis=axis))
-    # stable descending: ascending order of the reversed array, reversed, indices mapped back
-    n = shape_of(a)[axis]
-    rev = lift(flip(argsort(flip(a, axis), axis=axis), axis))
-    return wrap(b.sub(b.scalar(n - 1, "i64"), rev))
+    return wrap(builder().argsort(lift(a), axis=norm_axis(axis, len(shape_of(a)))))
 
 
 def searchsorted(a, v, side="left", sorter=None):

@@ -187,6 +187,7 @@ def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
 def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
     """Membership by broadcast comparison with every test element (static count of them)."""
     b = builder()
+    element, test_elements = (x if isinstance(x, Tracer) else np.asarray(x) for x in (element, test_elements))
     dt = result_dtype(element, test_elements)
     e, t = lift(element, dt), lift(test_elements, dt)
     n = t.type.size
@@ -194,6 +195,37 @@ def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None
     tt = b.broadcast_to(b.reshape(t, (1,) * e.type.ndim + (n,)), (*e.shape, n))
     hit = b.gt(b.reduce_sum(b.cast(b.eq(ee, tt), "i64"), axes=(e.type.ndim,)), b.scalar(0, "i64"))
     return wrap(b.logical_not(hit) if invert else hit)
+
+
+def real(val):
+    if not result_dtype(val).startswith(("f", "i", "b")):
+        fail("np.real: complex values are not supported")
+    return wrap(lift(val))
+
+
+def imag(val):
+    return sh.zeros_like(val)
+
+
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """The mean, or with weights (1-D along one axis, or a's shape) sum(a * w) / sum(w)."""
+    if weights is None:
+        avg, total = red.mean(a, axis=axis, keepdims=keepdims), None
+    else:
+        w = weights
+        if len(shape_of(w)) == 1 and len(shape_of(a)) > 1:
+            if axis is None or isinstance(axis, (tuple, list)):
+                fail("np.average: 1-D weights need a single axis=")
+            nd = len(shape_of(a))
+            w = sh.reshape(w, tuple(-1 if i == axis % nd else 1 for i in range(nd)))
+        w = sh.broadcast_to(w, shape_of(a))
+        total = red.reduce_sum(w, axis=axis, keepdims=keepdims, dtype=float_dtype(a, w))
+        avg = red.reduce_sum(binary("mul", a, w), axis=axis, keepdims=keepdims) / total
+    if returned:
+        return avg, total if total is not None else sh.full_like(
+            avg, red._count(a, axis, keepdims, None, "f64")
+        )
+    return avg
 
 
 def _data_dependent(name: str, advice: str):
@@ -221,7 +253,8 @@ FUNCTIONS = {
     np.diagonal: sh.diagonal, np.diag: sh.diag, np.meshgrid: sh.meshgrid, np.where: sh.where,
     np.clip: sh.clip, np.full_like: sh.full_like, np.zeros_like: sh.zeros_like,
     np.ones_like: sh.ones_like, np.empty_like: sh.zeros_like, np.copy: sh.copy,
-    np.round: around, np.around: around, np.isclose: isclose, np.isin: isin,
+    np.round: around, np.around: around, np.isclose: isclose, np.isin: isin, np.real: real, np.imag: imag,
+    np.average: average,
     np.shape: lambda a: shape_of(a), np.ndim: lambda a: len(shape_of(a)),
     np.size: lambda a, axis=None: int(np.prod(shape_of(a))) if axis is None else shape_of(a)[axis],
     np.nonzero: _data_dependent("nonzero", "use np.where(cond, x, y) or a mask product"),

@@ -20,6 +20,7 @@ from bpir.ir import Graph, Node, Value
 
 from ..codegen import Emitter, decompose_missing
 from . import blas as cuda_blas
+from . import host
 from . import kernels as ck
 from . import views as cv
 from .driver import driver_source, np_dtype_name
@@ -27,7 +28,7 @@ from .layout import LayoutOps
 from .runtime import Launch, launch_config, make_runner
 
 VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
-SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS
+SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS | host.HOST_OPS
              | {"constant", "fused", "reduce_sum", "reduce_max", "reduce_prod", "argmax", "matmul"})  # fmt: skip
 
 
@@ -47,6 +48,7 @@ class Program:
     inputs: list[Value]
     outputs: list[Value]
     constants: dict[str, np.ndarray] = field(default_factory=dict)
+    host_calls: list[tuple[Node, list[tuple]]] = field(default_factory=list)  # see ``host``
 
 
 class _Gen(LayoutOps):
@@ -60,6 +62,7 @@ class _Gen(LayoutOps):
         self.constants: dict[cv.Buffer, np.ndarray] = {}
         self.node: Node | None = None
         self.nbuf = 0
+        self.host_calls: list[tuple[Node, list[tuple]]] = []
         self.blas = cuda_blas.available()
         for v in graph.inputs:
             self.env[v] = cv.whole(cv.Buffer(self.em.name(v), v.type.size, v.dtype), v.shape)
@@ -125,6 +128,8 @@ class _Gen(LayoutOps):
             axes = (a["axis"],) if op == "argmax" else a["axes"]
             x = self.env[node.inputs[0]]
             return self.reduce(node, op.removeprefix("reduce_"), x.shape, axes, _reader(x))
+        if op in host.HOST_OPS:
+            return self.on_host(node)
         if op == "matmul":
             return self.matmul(node, None)
         if op == "fused":
@@ -252,6 +257,18 @@ class _Gen(LayoutOps):
         self.add(kernel, outs)
         return [cv.whole(o, shape) for o in outs]
 
+    def on_host(self, node: Node) -> list[cv.Ref]:
+        """A library op without a kernel: operands copied to the host and back (``host``)."""
+        ins = [
+            r if isinstance(r, cv.View) else self.materialize(r) for r in (self.env[v] for v in node.inputs)
+        ]
+        outs = [self.new_buffer(v.shape, v.dtype) for v in node.outputs]
+        k = len(self.host_calls)
+        self.host_calls.append((node, [(r.offset, r.shape, r.strides) for r in ins]))
+        binding = f"host_call({k})  # {node.op} on the host (NumPy / LAPACK)"
+        self.add(ck.Kernel(self.kname("host_" + node.op), "", outs + [r.buf for r in ins], "", binding), outs)
+        return [cv.whole(o, v.shape) for o, v in zip(outs, node.outputs)]
+
     def _on_cublas(self, mm: Node) -> bool:
         """Large matmuls go to cuBLAS when CuPy can reach a GPU (its epilogue: a kernel)."""
         macs = int(np.prod(mm.out.shape, dtype=np.int64)) * mm.inputs[0].shape[-1]
@@ -267,8 +284,8 @@ class _Gen(LayoutOps):
                 continue
             (user, *rest) = users.get(n.out, [None])
             if (rest or user is None or user.op != "fused" or user.attrs["reduce"]
-                    or user.attrs["shape"] != n.out.shape):  # fmt: skip
-                continue
+                    or user.attrs["shape"] != n.out.shape or user in out.values()):  # fmt: skip
+                continue  # (a group reading two products takes the first as its epilogue)
             out[n] = user
         return out
 
@@ -293,7 +310,7 @@ def generate(graph: Graph, launch: Launch | None = None) -> Program:
 
     source, constants = driver_source(gen, results)
     kernels = [k for k in {s.kernel.name: s.kernel for s in gen.steps}.values() if k.source]
-    return Program(source, kernels, graph.inputs, graph.outputs, constants)
+    return Program(source, kernels, graph.inputs, graph.outputs, constants, gen.host_calls)
 
 
 def compile_graph(graph: Graph, **options):
