@@ -284,8 +284,9 @@ def _supported_sets() -> dict[str, tuple[set, str]]:
 def _runs_on(graphs, supported: set, backend: str) -> str:
     """'yes' when the op table with the registry's decompositions covers every op (through
     the default passes, so fused groups are what the backend sees); else the missing op."""
-    from bpir import optimize
     from bpir.backends.codegen import decompose_missing
+
+    from bpir import optimize
 
     host = set()
     for g in graphs:

@@ -316,6 +316,13 @@ def apply_function(func, args, kwargs):
     return _call(function_name(func), handler, args, kwargs)
 
 
+def _in_place(name: str, advice: str):
+    def refuse(x, *args, **kwargs):
+        fail(f"ndarray.{name}() of a traced value is not supported; {advice}")
+
+    return refuse
+
+
 def _method(name: str, fn):
     return lambda *args, **kwargs: _call(f"ndarray.{name}", fn, args, kwargs)
 
@@ -327,7 +334,7 @@ _METHODS = {
     "transpose": sh.method_transpose, "swapaxes": sh.swapaxes, "squeeze": sh.squeeze,
     "astype": sh.method_astype, "copy": lambda x, order="C": sh.copy(x), "clip": sh.clip,
     "dot": la.dot, "flatten": lambda x, order="C": sh.ravel(x, order), "ravel": sh.ravel,
-    "repeat": sh.repeat, "take": sh.take, "argsort": sh.argsort, "diagonal": sh.diagonal,
-    "trace": la.trace, "round": around, "nonzero": FUNCTIONS[np.nonzero], "searchsorted": sh.searchsorted,
+    "repeat": sh.repeat, "take": sh.take, "argsort": sh.argsort, "diagonal": sh.diagonal, "round": around,
+    "sort": _in_place("sort", "x = np.sort(x, axis)"), "tolist": _in_place("tolist", "return the array itself"), "nonzero": FUNCTIONS[np.nonzero], "searchsorted": sh.searchsorted,
 }  # fmt: skip
 METHODS = {name: _method(name, fn) for name, fn in _METHODS.items()}
