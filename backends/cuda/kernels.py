@@ -14,6 +14,9 @@ from bpir.types import to_numpy_dtype
 
 from . import views as cv
 
+# rounding goes through int64 (math.floor, round): floats from 2**52 up are whole already, and
+# inf and NaN stay themselves
+_WHOLE = "{{0}} if not abs({{0}}) < 4503599627370496.0 else {}({{0}})"
 UNARY = {
     "neg": "-{0}", "exp": "math.exp({0})", "log": "math.log({0})", "log1p": "math.log1p({0})",
     "expm1": "math.expm1({0})", "tanh": "math.tanh({0})", "sqrt": "math.sqrt({0})",
@@ -24,8 +27,8 @@ UNARY = {
     "tan": "math.tan({0})", "arcsin": "math.asin({0})", "arccos": "math.acos({0})",
     "arctan": "math.atan({0})", "sinh": "math.sinh({0})", "cosh": "math.cosh({0})",
     "arcsinh": "math.asinh({0})", "arccosh": "math.acosh({0})", "arctanh": "math.atanh({0})",
-    "log2": "math.log2({0})", "log10": "math.log10({0})", "floor": "math.floor({0})",
-    "ceil": "math.ceil({0})", "trunc": "math.trunc({0})", "rint": "round({0})",
+    "log2": "math.log2({0})", "log10": "math.log10({0})", "floor": _WHOLE.format("math.floor"),
+    "ceil": _WHOLE.format("math.ceil"), "trunc": _WHOLE.format("math.trunc"), "rint": _WHOLE.format("round"),
     "isnan": "math.isnan({0})", "isinf": "math.isinf({0})", "isfinite": "math.isfinite({0})",
     "signbit": "math.copysign({one}, {0}) < 0", "bitwise_invert": "~{0}",
 }  # fmt: skip
@@ -38,7 +41,7 @@ BINARY = {
     "maximum": "{0} if {0} > {1} or {0} != {0} else {1}",
     "minimum": "{0} if {0} < {1} or {0} != {0} else {1}",
     "atan2": "math.atan2({0}, {1})", "hypot": "math.hypot({0}, {1})",
-    "copysign": "math.copysign({0}, {1})", "floor_divide": "{0} // {1}", "remainder": "{0} % {1}",
+    "copysign": "math.copysign({0}, {1})", "nextafter": "math.nextafter({0}, {1})", "floor_divide": "{0} // {1}", "remainder": "{0} % {1}",
     "logaddexp": "max({0}, {1}) + math.log1p(math.exp(-abs({0} - {1})))",
     "logical_xor": "{0} != {1}", "bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}",
     "bitwise_xor": "{0} ^ {1}", "left_shift": "{0} << {1}", "right_shift": "{0} >> {1}",
