@@ -16,7 +16,8 @@ from . import views as cv
 
 # rounding goes through int64 (math.floor, round): floats from 2**52 up are whole already, and
 # inf and NaN stay themselves
-_WHOLE = "{{0}} if not abs({{0}}) < 4503599627370496.0 else {}({{0}})"
+# (through float(): the simulator's float32 scalars have no __trunc__)
+_WHOLE = "{{0}} if not abs({{0}}) < 4503599627370496.0 else {}(float({{0}}))"
 UNARY = {
     "neg": "-{0}", "exp": "math.exp({0})", "log": "math.log({0})", "log1p": "math.log1p({0})",
     "expm1": "math.expm1({0})", "tanh": "math.tanh({0})", "sqrt": "math.sqrt({0})",
