@@ -16,11 +16,10 @@ from .np_shapes import diagonal, expand_dims, matrix_transpose, moveaxis, squeez
 from .tracer import binary, lift, result_dtype, shape_of, unary, wrap
 
 
-def matmul(a, b_, /, out=None, *, dtype=None, casting="same_kind", order="K", axes=None, axis=None):
+def matmul(a, b_, /):
     """NumPy matmul semantics: 1-D operands promoted and squeezed, batch dims broadcast."""
-    refuse("matmul", out=out, axes=axes, axis=axis)
     b = builder()
-    dt = dtype_name(dtype) if dtype is not None else result_dtype(a, b_)
+    dt = result_dtype(a, b_)
     x, y = lift(a, dt), lift(b_, dt)
     if x.type.ndim == 0 or y.type.ndim == 0:
         raise ShapeError(f"matmul: operands must not be scalars, got {x.shape} and {y.shape}")
@@ -99,15 +98,8 @@ def tensordot(a, b, axes=2):
     return wrap(bld.reshape(r, tuple(sa[i] for i in free_a) + tuple(sb[i] for i in free_b)))
 
 
-def vecdot(x1, x2, /, out=None, *, axis=-1, dtype=None, casting="same_kind", order="K", axes=None):
-    refuse("vecdot", out=out, axes=axes)
-    dt = dtype_name(dtype) if dtype is not None else None
-    prod = binary("mul", x1, x2, dtype=dt)
-    return reduce_sum(prod, axis=axis)
-
-
-def linalg_vecdot(x1, x2, /, *, axis=-1):
-    return vecdot(x1, x2, axis=axis)
+def vecdot(x1, x2, /, *, axis=-1):
+    return reduce_sum(binary("mul", x1, x2), axis=axis)
 
 
 def linalg_tensordot(x1, x2, /, *, axes=2):

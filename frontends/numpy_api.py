@@ -93,7 +93,7 @@ def _invert(x):
     return unary("logical_not" if result_dtype(x) == "bool" else "bitwise_invert", x)
 
 
-def _call_ufunc(ufunc, inputs, dtype):
+def _call_ufunc(ufunc, inputs, dtype, axis=-1):
     if ufunc in UNARY_UFUNCS:
         op = UNARY_UFUNCS[ufunc]
         (x,) = inputs
@@ -128,7 +128,7 @@ def _call_ufunc(ufunc, inputs, dtype):
     if ufunc is np.matmul:
         return la.matmul(*inputs)
     if ufunc is getattr(np, "vecdot", None):
-        return la.vecdot(*inputs)
+        return la.vecdot(*inputs, axis=axis)
     fail(f"np.{ufunc.__name__} is not supported on traced values")
 
 
@@ -141,11 +141,12 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
         kwargs.pop("casting", None)
     if kwargs.get("where", True) is True:
         kwargs.pop("where", None)
+    axis = kwargs.pop("axis", -1) if ufunc is getattr(np, "vecdot", None) else -1
     if kwargs:
         fail(
             f"np.{ufunc.__name__}: the keyword(s) {', '.join(sorted(kwargs))}= are not supported on traced values"
         )
-    result = _call_ufunc(ufunc, inputs, dtype_name(dtype) if dtype is not None else None)
+    result = _call_ufunc(ufunc, inputs, dtype_name(dtype) if dtype is not None else None, axis)
     if dtype is not None and not isinstance(result, tuple):
         result = wrap(active_trace().builder.cast(lift(result), dtype_name(dtype)))
     if out is not None:
@@ -283,7 +284,7 @@ for _name, _fn in {
     if hasattr(np, _name):
         FUNCTIONS[getattr(np, _name)] = _fn
 for _name, _fn in {
-    "matmul": la.matmul, "matrix_transpose": sh.matrix_transpose, "vecdot": la.linalg_vecdot,
+    "matmul": la.matmul, "matrix_transpose": sh.matrix_transpose, "vecdot": la.vecdot,
     "tensordot": la.linalg_tensordot, "outer": la.linalg_outer, "trace": la.linalg_trace,
     "diagonal": sh.linalg_diagonal, "cross": la.linalg_cross, "svdvals": la.svdvals,
     "vector_norm": la.vector_norm, "matrix_norm": la.matrix_norm,
