@@ -12,6 +12,7 @@ import numpy as np
 
 from bpir.attr_types import AXIS_NAMES
 from bpir.ir import Node
+from bpir.ops.math import NUMPY_NAMES
 from bpir.types import DTYPES, to_numpy_dtype
 
 # op -> function of the array module with the same semantics
@@ -22,7 +23,8 @@ ELEMENTWISE = {
     "mul": "multiply", "div": "divide", "pow": "power", "maximum": "maximum", "minimum": "minimum",
     "gt": "greater", "ge": "greater_equal", "lt": "less", "le": "less_equal", "eq": "equal",
     "ne": "not_equal", "logical_and": "logical_and", "logical_or": "logical_or",
-}  # fmt: skip
+} | NUMPY_NAMES  # fmt: skip
+SIDES = {"left": "'left'", "right": "'right'"}  # searchsorted's side, as source
 
 Expression = Callable[[Node, list[str]], str]
 
@@ -95,6 +97,14 @@ def index(node: Node) -> str:
     return "[" + ", ".join(parts) + "]" if parts else "[()]"
 
 
+def _scan(xp: str, fn: str, node: Node, x: str) -> str:
+    """cumsum / cumprod in the IR's dtype (NumPy widens small integers); reverse by flips."""
+    axis, dt = literal(node.attrs["axis"]), dtype_of(xp, node.out.dtype)
+    if not node.attrs["reverse"]:
+        return f"{xp}.{fn}({x}, axis={axis}, dtype={dt})"
+    return f"{xp}.flip({xp}.{fn}({xp}.flip({x}, {axis}), axis={axis}, dtype={dt}), {axis})"
+
+
 def expressions(xp: str) -> dict[str, Expression]:
     """op -> f(node, argument names) -> Python expression, for the ops every array library has."""
     conv = ("stride", "padding", "dilation", "groups")
@@ -115,6 +125,22 @@ def expressions(xp: str) -> dict[str, Expression]:
         "concatenate": lambda n, a: f"{xp}.concatenate([{', '.join(a)}], {kw(n, 'axis')})",
         "reduce_sum": reduction("sum"),
         "reduce_max": reduction("max"),
+        "reduce_prod": lambda n, a: (
+            f"{xp}.prod({a[0]}, axis={attr(n, 'axes')}, keepdims={attr(n, 'keepdims')}, "
+            f"dtype={dtype_of(xp, n.out.dtype)})"
+        ),
+        "cumsum": lambda n, a: _scan(xp, "cumsum", n, a[0]),
+        "cumprod": lambda n, a: _scan(xp, "cumprod", n, a[0]),
+        "argsort": lambda n, a: f"{xp}.argsort({a[0]}, {kw(n, 'axis')}, stable=True).astype({xp}.int64)",
+        "searchsorted": lambda n, a: (
+            f"{xp}.searchsorted({a[0]}, {a[1]}, side={SIDES[n.attrs['side']]}).astype({xp}.int64)"
+        ),
+        "inv": lambda n, a: f"{xp}.linalg.inv({a[0]})",
+        "solve": lambda n, a: f"{xp}.linalg.solve({a[0]}, {a[1]})",
+        "det": lambda n, a: f"{xp}.linalg.det({a[0]})",
+        "slogdet": lambda n, a: f"{xp}.linalg.slogdet({a[0]})",
+        "qr": lambda n, a: f"{xp}.linalg.qr({a[0]}, mode='reduced')",
+        "svd": lambda n, a: f"{xp}.linalg.svd({a[0]}, full_matrices=False)",
         "argmax": lambda n, a: f"{xp}.argmax({a[0]}, {kw(n, 'axis', 'keepdims')})",
         "conv2d": lambda n, a: f"k.conv2d({a[0]}, {a[1]}, {kw(n, *conv)})",
         "conv2d_input_grad": lambda n, a: f"k.conv2d_input_grad({a[0]}, {a[1]}, {kw(n, *conv, 'input_hw')})",

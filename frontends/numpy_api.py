@@ -1,60 +1,153 @@
 """NumPy's API on tracers: ufuncs (``__array_ufunc__``), functions (``__array_function__``)
-and array methods, each mapped onto bpir ops."""
+and array methods, each mapped onto bpir ops. The handlers live in ``np_reductions``,
+``np_shapes`` and ``np_linalg``; every keyword a handler does not implement is refused by
+name (a handler has no ``**kwargs`` catch-all)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from bpir.errors import ShapeError, TraceError
-from bpir.location import user_location
-from bpir.ops.layout import broadcast_shapes
 from bpir.types import TensorType, dtype_name
 
+from . import np_linalg as la
+from . import np_reductions as red
+from . import np_shapes as sh
+from .np_common import builder, fail, float_dtype
 from .tracer import Tracer, active_trace, binary, lift, power, result_dtype, shape_of, unary, wrap
 
+matmul = la.matmul  # the @ operator (tracer.py)
+
+# ufunc -> op; FLOAT_UNARY ops compute in floating point (integers become float64, as in NumPy)
 UNARY_UFUNCS = {
     np.negative: "neg", np.exp: "exp", np.log: "log", np.log1p: "log1p", np.expm1: "expm1",
-    np.tanh: "tanh", np.sqrt: "sqrt", np.absolute: "abs", np.sign: "sign", np.sin: "sin",
-    np.cos: "cos", np.reciprocal: "reciprocal", np.logical_not: "logical_not",
+    np.tanh: "tanh", np.sqrt: "sqrt", np.absolute: "abs", np.fabs: "abs", np.sign: "sign",
+    np.sin: "sin", np.cos: "cos", np.logical_not: "logical_not", np.tan: "tan",
+    np.arcsin: "arcsin", np.arccos: "arccos", np.arctan: "arctan", np.sinh: "sinh",
+    np.cosh: "cosh", np.arcsinh: "arcsinh", np.arccosh: "arccosh", np.arctanh: "arctanh",
+    np.log2: "log2", np.log10: "log10",
 }  # fmt: skip
+FLOAT_UNARY = {"exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "tan", "arcsin", "arccos",
+               "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "log2", "log10"}  # fmt: skip
 BINARY_UFUNCS = {
     np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div",
     np.maximum: "maximum", np.minimum: "minimum", np.greater: "gt", np.greater_equal: "ge",
     np.less: "lt", np.less_equal: "le", np.equal: "eq", np.not_equal: "ne",
-    np.logical_and: "logical_and", np.logical_or: "logical_or",
+    np.logical_and: "logical_and", np.logical_or: "logical_or", np.logical_xor: "logical_xor",
+    np.floor_divide: "floor_divide", np.remainder: "remainder", np.left_shift: "left_shift",
+    np.right_shift: "right_shift",
 }  # fmt: skip
-_FLOAT_UNARY = {"exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "reciprocal"}
+FLOAT_BINARY = {np.arctan2: "atan2", np.hypot: "hypot", np.logaddexp: "logaddexp",
+                np.copysign: "copysign", np.nextafter: "nextafter"}  # fmt: skip
+BITWISE = {np.bitwise_and: ("bitwise_and", "logical_and"), np.bitwise_or: ("bitwise_or", "logical_or"),
+           np.bitwise_xor: ("bitwise_xor", "logical_xor")}  # fmt: skip
+ROUNDING = {np.floor: "floor", np.ceil: "ceil", np.trunc: "trunc", np.rint: "rint"}
+CLASSIFY = {np.isnan: ("isnan", False), np.isinf: ("isinf", False), np.isfinite: ("isfinite", True),
+            np.signbit: ("signbit", None)}  # fmt: skip
 
 
-def _float_dtype(x) -> str:
-    d = result_dtype(x)
-    return d if d.startswith("f") else "f64"
+def _const_like(x, value, dtype: str) -> Tracer:
+    return wrap(builder().full(TensorType(shape_of(x), dtype), value))
+
+
+def _rounding(op: str, x) -> Tracer:
+    dt = result_dtype(x)
+    if dt == "bool":
+        fail(f"np.{op} of a bool array is not supported on traced values")
+    if not dt.startswith("f"):  # integers are already whole (rint alone returns float64)
+        return wrap(lift(x, "f64")) if op == "rint" else wrap(lift(x))
+    return unary(op, x)
+
+
+def _classify(op: str, int_value, x) -> Tracer:
+    if result_dtype(x).startswith("f"):
+        return unary(op, x)
+    if int_value is None:  # signbit of an integer
+        return binary("lt", x, 0)
+    return _const_like(x, int_value, "bool")
+
+
+def _reciprocal(x) -> Tracer:
+    dt = result_dtype(x)
+    if dt.startswith("f"):
+        return unary("reciprocal", x)
+    if dt == "bool":
+        fail("np.reciprocal of a bool array is not supported on traced values")
+    # NumPy's integer reciprocal truncates: 1 and -1 are their own, 0 gives the minimum, else 0
+    b = builder()
+    v = lift(x)
+    zero = b.scalar(0, v.dtype)
+    unit = b.eq(b.abs(v), b.scalar(1, v.dtype))
+    low = b.scalar(np.iinfo(np.dtype(TensorType((), v.dtype).np_dtype)).min, v.dtype)
+    return wrap(
+        b.where(unit, v, b.where(b.eq(v, zero), b.broadcast_to(low, v.shape), b.broadcast_to(zero, v.shape)))
+    )
+
+
+def _bitwise(ops, a, b_):
+    dt = result_dtype(a, b_)
+    return binary(ops[1] if dt == "bool" else ops[0], a, b_)
+
+
+def _invert(x):
+    return unary("logical_not" if result_dtype(x) == "bool" else "bitwise_invert", x)
+
+
+def _call_ufunc(ufunc, inputs, dtype, axis=-1):
+    if ufunc in UNARY_UFUNCS:
+        op = UNARY_UFUNCS[ufunc]
+        (x,) = inputs
+        return unary(op, x, dtype=dtype or (float_dtype(x) if op in FLOAT_UNARY else None))
+    if ufunc in BINARY_UFUNCS:
+        return binary(BINARY_UFUNCS[ufunc], *inputs, dtype=dtype)
+    if ufunc in FLOAT_BINARY:
+        return binary(FLOAT_BINARY[ufunc], *inputs, dtype=dtype or float_dtype(*inputs))
+    if ufunc in BITWISE:
+        return _bitwise(BITWISE[ufunc], *inputs)
+    if ufunc in ROUNDING:
+        return _rounding(ROUNDING[ufunc], *inputs)
+    if ufunc in CLASSIFY:
+        return _classify(*CLASSIFY[ufunc], *inputs)
+    if ufunc is np.invert:
+        return _invert(*inputs)
+    if ufunc is np.reciprocal:
+        return _reciprocal(*inputs)
+    if ufunc is np.power:
+        return power(*inputs)
+    if ufunc is np.square:
+        return binary("mul", inputs[0], inputs[0])
+    if ufunc in (np.positive, np.conjugate):
+        return wrap(lift(inputs[0]))
+    if ufunc in (np.deg2rad, np.rad2deg):
+        factor = np.pi / 180 if ufunc is np.deg2rad else 180 / np.pi
+        return binary("mul", inputs[0], factor, dtype=float_dtype(inputs[0]))
+    if ufunc is np.exp2:
+        return binary("pow", 2.0, inputs[0], dtype=float_dtype(inputs[0]))
+    if ufunc is np.divmod:
+        return binary("floor_divide", *inputs), binary("remainder", *inputs)
+    if ufunc is np.matmul:
+        return la.matmul(*inputs)
+    if ufunc is getattr(np, "vecdot", None):
+        return la.vecdot(*inputs, axis=axis)
+    fail(f"np.{ufunc.__name__} is not supported on traced values")
 
 
 def apply_ufunc(ufunc, method, inputs, kwargs):
     if method != "__call__":
-        raise TraceError(f"np.{ufunc.__name__}.{method} is not supported on traced values")
+        fail(f"np.{ufunc.__name__}.{method} is not supported on traced values")
     out = kwargs.pop("out", None)
     dtype = kwargs.pop("dtype", None)
+    if kwargs.get("casting", "same_kind") == "same_kind":
+        kwargs.pop("casting", None)
+    if kwargs.get("where", True) is True:
+        kwargs.pop("where", None)
+    axis = kwargs.pop("axis", -1) if ufunc is getattr(np, "vecdot", None) else -1
     if kwargs:
-        raise TraceError(f"np.{ufunc.__name__}: unsupported arguments {sorted(kwargs)}")
-    if ufunc in UNARY_UFUNCS:
-        op = UNARY_UFUNCS[ufunc]
-        (x,) = inputs
-        result = unary(op, x, dtype=_float_dtype(x) if op in _FLOAT_UNARY else None)
-    elif ufunc in BINARY_UFUNCS:
-        result = binary(BINARY_UFUNCS[ufunc], *inputs)
-    elif ufunc is np.power:
-        result = power(*inputs)
-    elif ufunc is np.square:
-        result = binary("mul", inputs[0], inputs[0])
-    elif ufunc is np.positive:
-        result = wrap(lift(inputs[0]))
-    elif ufunc is np.matmul:
-        result = matmul(*inputs)
-    else:
-        raise TraceError(f"np.{ufunc.__name__} is not supported on traced values (at {user_location()})")
-    if dtype is not None:
+        fail(
+            f"np.{ufunc.__name__}: the keyword(s) {', '.join(sorted(kwargs))}= are not supported on traced values"
+        )
+    result = _call_ufunc(ufunc, inputs, dtype_name(dtype) if dtype is not None else None, axis)
+    if dtype is not None and not isinstance(result, tuple):
         result = wrap(active_trace().builder.cast(lift(result), dtype_name(dtype)))
     if out is not None:
         (target,) = out
@@ -67,271 +160,182 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
     return result
 
 
-# -- reductions --------------------------------------------------------------------------------
+# -- ufunc-like functions ----------------------------------------------------------------------
 
 
-def _axes(x, axis) -> tuple[int, ...]:
-    nd = len(shape_of(x))
-    if axis is None:
-        return tuple(range(nd))
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    for a in axes:
-        if not -nd <= a < nd:
-            raise ShapeError(f"axis {a} is out of bounds for an array of rank {nd} at {user_location()}")
-    return tuple(sorted({a % nd for a in axes}))
+def around(a, decimals=0, out=None):
+    """Round half to even; with decimals, NumPy's own scale-rint-unscale."""
+    red.refuse("round", out=out)
+    dt = result_dtype(a)
+    if not dt.startswith("f"):
+        if decimals >= 0:
+            return wrap(lift(a))
+        fail("np.round of integers with negative decimals is not supported on traced values")
+    if decimals == 0:
+        return unary("rint", a)
+    scale = 10.0**decimals
+    return binary("div", unary("rint", binary("mul", a, scale)), scale)
 
 
-def reduce_sum(x, axis=None, dtype=None, out=None, keepdims=False, **_):
-    v = lift(x)
-    if v.dtype == "bool" or (v.dtype == "i32" and dtype is None):
-        v = active_trace().builder.cast(v, "i64")
-    if dtype is not None:
-        v = active_trace().builder.cast(v, dtype_name(dtype))
-    return wrap(active_trace().builder.reduce_sum(v, axes=_axes(x, axis), keepdims=keepdims))
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    if equal_nan:
+        fail("np.isclose: equal_nan=True is not supported on traced values")
+    dt = float_dtype(a, b)
+    diff = unary("abs", binary("sub", a, b, dtype=dt))
+    return binary("le", diff, binary("add", atol, binary("mul", rtol, unary("abs", b, dtype=dt))))
 
 
-def mean(x, axis=None, dtype=None, out=None, keepdims=False, **_):
-    axes = _axes(x, axis)
-    count = int(np.prod([shape_of(x)[a] for a in axes]))
-    total = reduce_sum(x, axis=axes, keepdims=keepdims, dtype=dtype or _float_dtype(x))
-    return total / count
+def isin(element, test_elements, assume_unique=False, invert=False, *, kind=None):
+    """Membership by broadcast comparison with every test element (static count of them)."""
+    b = builder()
+    element, test_elements = (x if isinstance(x, Tracer) else np.asarray(x) for x in (element, test_elements))
+    dt = result_dtype(element, test_elements)
+    e, t = lift(element, dt), lift(test_elements, dt)
+    n = t.type.size
+    ee = b.broadcast_to(b.reshape(e, (*e.shape, 1)), (*e.shape, n))
+    tt = b.broadcast_to(b.reshape(t, (1,) * e.type.ndim + (n,)), (*e.shape, n))
+    hit = b.gt(b.reduce_sum(b.cast(b.eq(ee, tt), "i64"), axes=(e.type.ndim,)), b.scalar(0, "i64"))
+    return wrap(b.logical_not(hit) if invert else hit)
 
 
-def amax(x, axis=None, out=None, keepdims=False, **_):
-    v = lift(x)
-    return wrap(active_trace().builder.reduce_max(v, axes=_axes(x, axis), keepdims=keepdims))
+def real(val):
+    if not result_dtype(val).startswith(("f", "i", "b")):
+        fail("np.real: complex values are not supported")
+    return wrap(lift(val))
 
 
-def amin(x, axis=None, out=None, keepdims=False, **_):
-    return -amax(-x if isinstance(x, Tracer) else -np.asarray(x), axis=axis, keepdims=keepdims)
+def imag(val):
+    return sh.zeros_like(val)
 
 
-def var(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **_):
-    centred = x - mean(x, axis=axis, keepdims=True)
-    axes = _axes(x, axis)
-    count = int(np.prod([shape_of(x)[a] for a in axes])) - ddof
-    return reduce_sum(centred * centred, axis=axis, keepdims=keepdims) / count
+def average(a, axis=None, weights=None, returned=False, *, keepdims=False):
+    """The mean, or with weights (1-D along one axis, or a's shape) sum(a * w) / sum(w)."""
+    if weights is None:
+        avg, total = red.mean(a, axis=axis, keepdims=keepdims), None
+    else:
+        w = weights
+        if len(shape_of(w)) == 1 and len(shape_of(a)) > 1:
+            if axis is None or isinstance(axis, (tuple, list)):
+                fail("np.average: 1-D weights need a single axis=")
+            nd = len(shape_of(a))
+            w = sh.reshape(w, tuple(-1 if i == axis % nd else 1 for i in range(nd)))
+        w = sh.broadcast_to(w, shape_of(a))
+        total = red.reduce_sum(w, axis=axis, keepdims=keepdims, dtype=float_dtype(a, w))
+        avg = red.reduce_sum(binary("mul", a, w), axis=axis, keepdims=keepdims) / total
+    if returned:
+        return avg, total if total is not None else sh.full_like(
+            avg, red._count(a, axis, keepdims, None, "f64")
+        )
+    return avg
 
 
-def std(x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **_):
-    return unary("sqrt", var(x, axis=axis, ddof=ddof, keepdims=keepdims))
+def _data_dependent(name: str, advice: str):
+    def refuse(*args, **kwargs):
+        fail(f"np.{name} of a traced value has a data-dependent shape; {advice}")
 
-
-def argmax(x, axis=None, out=None, keepdims=False):
-    b = active_trace().builder
-    v = lift(x)
-    if axis is None:
-        v, axis = b.reshape(v, (v.type.size,)), 0
-    (axis,) = _axes(wrap(v), axis)
-    return wrap(b.argmax(v, axis=axis, keepdims=keepdims))
-
-
-# -- shape functions ---------------------------------------------------------------------------
-
-
-def reshape(x, *shape, order="C", newshape=None, **_):
-    if newshape is not None:
-        shape = (newshape,)
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    size = int(np.prod(shape_of(x)))
-    if list(shape).count(-1) == 1:
-        known = int(np.prod([d for d in shape if d != -1]))
-        shape = tuple(size // known if d == -1 else d for d in shape)
-    return wrap(active_trace().builder.reshape(lift(x), tuple(int(d) for d in shape)))
-
-
-def transpose(x, *axes):
-    if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
-        axes = axes[0]
-    nd = len(shape_of(x))
-    perm = tuple(range(nd))[::-1] if not axes else tuple(a % nd for a in axes)
-    return wrap(active_trace().builder.transpose(lift(x), perm))
-
-
-def swapaxes(x, a, b):
-    perm = list(range(len(shape_of(x))))
-    perm[a], perm[b] = perm[b], perm[a]
-    return transpose(x, perm)
-
-
-def expand_dims(x, axis):
-    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
-    nd = len(shape_of(x)) + len(axes)
-    axes = tuple(sorted(a % nd for a in axes))
-    return wrap(active_trace().builder.expand_dims(lift(x), axes=axes))
-
-
-def squeeze(x, axis=None):
-    shape = shape_of(x)
-    axes = tuple(i for i, d in enumerate(shape) if d == 1) if axis is None else _axes(x, axis)
-    return wrap(active_trace().builder.squeeze(lift(x), axes=axes))
-
-
-def broadcast_to(x, shape):
-    return wrap(active_trace().builder.broadcast_to(lift(x), tuple(shape)))
-
-
-def concatenate(arrays, axis=0, out=None, dtype=None, **_):
-    arrays = list(arrays)
-    dt = dtype_name(dtype) if dtype else result_dtype(*arrays)
-    vals = [lift(a, dt) for a in arrays]
-    nd = vals[0].type.ndim
-    return wrap(active_trace().builder.concatenate(*vals, axis=axis % nd))
-
-
-def stack(arrays, axis=0, out=None, **_):
-    arrays = [expand_dims(a if isinstance(a, Tracer) else wrap(lift(a)), axis) for a in arrays]
-    return concatenate(arrays, axis=axis)
-
-
-def where(cond, x=None, y=None):
-    if x is None or y is None:
-        raise TraceError("np.where(cond) without x and y has a data-dependent shape")
-    dt = result_dtype(x, y)
-    shape = broadcast_shapes(shape_of(cond), shape_of(x), shape_of(y))
-    b = active_trace().builder
-    c = lift(cond)
-    if c.dtype != "bool":
-        c = b.ne(c, b.scalar(0, c.dtype))
-    vals = [c, lift(x, dt), lift(y, dt)]
-    vals = [v if v.shape in ((), shape) else b.broadcast_to(v, shape) for v in vals]
-    return wrap(b.where(*vals))
-
-
-def clip(x, a_min=None, a_max=None, out=None, min=None, max=None, **_):
-    lo = a_min if a_min is not None else min
-    hi = a_max if a_max is not None else max
-    if lo is not None:
-        x = binary("maximum", x, lo)
-    if hi is not None:
-        x = binary("minimum", x, hi)
-    return x
-
-
-def take_along_axis(arr, indices, axis):
-    b = active_trace().builder
-    v, i = lift(arr), lift(indices)
-    axis = axis % v.type.ndim
-    target = tuple(i.shape[a] if a == axis else d for a, d in enumerate(v.shape))
-    i = b.broadcast_to(i, broadcast_shapes(i.shape, target))
-    return wrap(b.take_along_axis(v, i, axis=axis))
-
-
-def full_like(x, fill_value, dtype=None, **_):
-    dt = dtype_name(dtype) if dtype else result_dtype(x)
-    return wrap(active_trace().builder.full(TensorType(shape_of(x), dt), fill_value))
-
-
-def copy(x, **_):
-    return wrap(lift(x))
-
-
-# -- products ----------------------------------------------------------------------------------
-
-
-def matmul(a, b_, **_):
-    """NumPy matmul semantics: 1-D operands promoted and squeezed, batch dims broadcast."""
-    b = active_trace().builder
-    x, y = (lift(v, result_dtype(a, b_)) for v in (a, b_))
-    if x.type.ndim == 0 or y.type.ndim == 0:
-        raise ShapeError(f"matmul: operands must not be scalars, got {x.shape} and {y.shape}")
-    keep_m, keep_n = x.type.ndim > 1, y.type.ndim > 1
-    if not keep_m:
-        x = b.reshape(x, (1, x.shape[0]))
-    if not keep_n:
-        y = b.reshape(y, (y.shape[0], 1))
-    if x.shape[-1] != y.shape[-2]:
-        raise ShapeError(f"matmul: cannot multiply {shape_of(a)} by {shape_of(b_)} at {user_location()}")
-    batch = broadcast_shapes(x.shape[:-2], y.shape[:-2])
-    x = b.broadcast_to(x, batch + x.shape[-2:])
-    y = b.broadcast_to(y, batch + y.shape[-2:])
-    out = b.matmul(x, y)
-    shape = batch + x.shape[-2:-1] * keep_m + y.shape[-1:] * keep_n
-    return wrap(b.reshape(out, shape))
-
-
-def dot(a, b_, out=None):
-    if len(shape_of(a)) > 2 or len(shape_of(b_)) > 2:
-        raise TraceError("np.dot of arrays of rank > 2 is not supported; use np.matmul or einsum")
-    if not shape_of(a) or not shape_of(b_):
-        return binary("mul", a, b_)
-    return matmul(a, b_)
-
-
-def einsum(subscripts, *ops, **_):
-    """Two-operand (and one-operand) einsum as transpose + reshape + matmul + reduce_sum."""
-    if "..." in subscripts:
-        raise TraceError("np.einsum with '...' is not supported")
-    ins, _, out = subscripts.replace(" ", "").partition("->")
-    ins = ins.split(",")
-    if not _:
-        counts = "".join(ins)
-        out = "".join(sorted(c for c in set(counts) if counts.count(c) == 1))
-    if len(ins) != len(ops) or len(ops) not in (1, 2):
-        raise TraceError("np.einsum supports one or two operands")
-    vals = [lift(v, result_dtype(*ops)) for v in ops]
-    b = active_trace().builder
-    # sum away labels that appear in one operand only and not in the output
-    for k, (lab, v) in enumerate(zip(ins, vals)):
-        others = "".join(ins[:k] + ins[k + 1 :]) + out
-        gone = tuple(i for i, c in enumerate(lab) if c not in others)
-        if len(set(lab)) != len(lab):
-            raise TraceError("np.einsum with repeated labels in one operand is not supported")
-        if gone:
-            vals[k] = b.reduce_sum(v, axes=gone, keepdims=False)
-            ins[k] = "".join(c for c in lab if c not in others)
-    if len(vals) == 1:
-        return wrap(b.transpose(vals[0], tuple(ins[0].index(c) for c in out)))
-    (la, lb), (x, y) = ins, vals
-    size = dict(zip(la, x.shape)) | dict(zip(lb, y.shape))
-    batch = [c for c in la if c in lb and c in out]
-    contract = [c for c in la if c in lb and c not in out]
-    free_a = [c for c in la if c not in lb]
-    free_b = [c for c in lb if c not in la]
-
-    def prep(v, lab, order, m):
-        v = b.transpose(v, tuple(lab.index(c) for c in order))
-        n = lambda cs: int(np.prod([size[c] for c in cs]))  # noqa: E731
-        return b.reshape(v, (n(batch), *(n(part) for part in m)))
-
-    x2 = prep(x, la, batch + free_a + contract, (free_a, contract))
-    y2 = prep(y, lb, batch + contract + free_b, (contract, free_b))
-    r = b.matmul(x2, y2)
-    labels = batch + free_a + free_b
-    r = b.reshape(r, tuple(size[c] for c in labels))
-    return wrap(b.transpose(r, tuple(labels.index(c) for c in out)))
+    return refuse
 
 
 FUNCTIONS = {
-    np.sum: reduce_sum, np.mean: mean, np.max: amax, np.amax: amax, np.min: amin, np.amin: amin,
-    np.var: var, np.std: std, np.argmax: argmax, np.reshape: reshape, np.transpose: transpose,
-    np.swapaxes: swapaxes, np.expand_dims: expand_dims, np.squeeze: squeeze,
-    np.broadcast_to: broadcast_to, np.concatenate: concatenate, np.stack: stack, np.where: where,
-    np.clip: clip, np.take_along_axis: take_along_axis, np.dot: dot, np.matmul: matmul,
-    np.einsum: einsum, np.full_like: full_like, np.copy: copy,
-    np.zeros_like: lambda x, dtype=None, **k: full_like(x, 0, dtype),
-    np.ones_like: lambda x, dtype=None, **k: full_like(x, 1, dtype),
-    np.shape: lambda x: x.shape, np.ndim: lambda x: x.ndim, np.size: lambda x: x.size,
-    np.ravel: lambda x, order="C": reshape(x, (-1,)),
+    # reductions and scans
+    np.sum: red.reduce_sum, np.mean: red.mean, np.max: red.amax, np.amax: red.amax, np.min: red.amin,
+    np.amin: red.amin, np.prod: red.prod, np.var: red.var, np.std: red.std, np.argmax: red.argmax,
+    np.argmin: red.argmin, np.all: red.all_, np.any: red.any_, np.count_nonzero: red.count_nonzero,
+    np.cumsum: red.cumsum, np.cumprod: red.cumprod, np.diff: red.diff,
+    # shapes and layout
+    np.reshape: sh.reshape, np.ravel: sh.ravel, np.transpose: sh.transpose,
+    np.swapaxes: sh.swapaxes, np.moveaxis: sh.moveaxis, np.expand_dims: sh.expand_dims,
+    np.squeeze: sh.squeeze, np.broadcast_to: sh.broadcast_to, np.broadcast_arrays: sh.broadcast_arrays,
+    np.concatenate: sh.concatenate, np.stack: sh.stack, np.hstack: sh.hstack, np.vstack: sh.vstack,
+    np.atleast_1d: sh.atleast_1d, np.atleast_2d: sh.atleast_2d, np.atleast_3d: sh.atleast_3d,
+    np.flip: sh.flip, np.fliplr: sh.fliplr, np.flipud: sh.flipud, np.roll: sh.roll, np.repeat: sh.repeat,
+    np.tile: sh.tile, np.take: sh.take, np.take_along_axis: sh.take_along_axis, np.sort: sh.sort,
+    np.argsort: sh.argsort, np.searchsorted: sh.searchsorted, np.tril: sh.tril, np.triu: sh.triu,
+    np.diagonal: sh.diagonal, np.diag: sh.diag, np.meshgrid: sh.meshgrid, np.where: sh.where,
+    np.clip: sh.clip, np.full_like: sh.full_like, np.zeros_like: sh.zeros_like,
+    np.ones_like: sh.ones_like, np.empty_like: sh.zeros_like, np.copy: sh.copy,
+    np.round: around, np.around: around, np.isclose: isclose, np.isin: isin, np.real: real, np.imag: imag,
+    np.average: average,
+    np.shape: lambda a: shape_of(a), np.ndim: lambda a: len(shape_of(a)),
+    np.size: lambda a, axis=None: int(np.prod(shape_of(a))) if axis is None else shape_of(a)[axis],
+    np.nonzero: _data_dependent("nonzero", "use np.where(cond, x, y) or a mask product"),
+    np.argwhere: _data_dependent("argwhere", "use np.where(cond, x, y) or a mask product"),
+    np.flatnonzero: _data_dependent("flatnonzero", "use np.where(cond, x, y) or a mask product"),
+    np.unique: _data_dependent("unique", "compute it outside the traced function"),
+    # products
+    np.dot: la.dot, np.vdot: la.vdot, np.inner: la.inner, np.outer: la.outer,
+    np.tensordot: la.tensordot, np.einsum: la.einsum, np.trace: la.trace, np.cross: la.cross,
+    # np.linalg
+    np.linalg.inv: la.inv, np.linalg.solve: la.solve, np.linalg.det: la.det,
+    np.linalg.slogdet: la.slogdet, np.linalg.cholesky: la.cholesky, np.linalg.qr: la.qr,
+    np.linalg.eigh: la.eigh, np.linalg.eigvalsh: la.eigvalsh, np.linalg.svd: la.svd,
+    np.linalg.norm: la.norm, np.linalg.matrix_power: la.matrix_power,
+    np.linalg.matrix_rank: la.matrix_rank, np.linalg.pinv: la.pinv,
 }  # fmt: skip
+# NumPy 2.x names (the array API standard's spellings)
+for _name, _fn in {
+    "cumulative_sum": red.cumulative_sum, "cumulative_prod": red.cumulative_prod,
+    "unstack": sh.unstack, "matrix_transpose": sh.matrix_transpose, "astype": sh.astype,
+    "unique_all": _data_dependent("unique_all", "compute it outside the traced function"),
+    "unique_counts": _data_dependent("unique_counts", "compute it outside the traced function"),
+    "unique_inverse": _data_dependent("unique_inverse", "compute it outside the traced function"),
+    "unique_values": _data_dependent("unique_values", "compute it outside the traced function"),
+}.items():  # fmt: skip
+    if hasattr(np, _name):
+        FUNCTIONS[getattr(np, _name)] = _fn
+for _name, _fn in {
+    "matmul": la.matmul, "matrix_transpose": sh.matrix_transpose, "vecdot": la.vecdot,
+    "tensordot": la.linalg_tensordot, "outer": la.linalg_outer, "trace": la.linalg_trace,
+    "diagonal": sh.linalg_diagonal, "cross": la.linalg_cross, "svdvals": la.svdvals,
+    "vector_norm": la.vector_norm, "matrix_norm": la.matrix_norm,
+}.items():  # fmt: skip
+    if hasattr(np.linalg, _name):
+        FUNCTIONS[getattr(np.linalg, _name)] = _fn
+
+
+def function_name(func) -> str:
+    """``np.NAME`` or ``np.linalg.NAME``: how the user wrote the function."""
+    module = getattr(func, "__module__", "") or ""
+    return ("np.linalg." if module.endswith("linalg") else "np.") + func.__name__
+
+
+def _call(name: str, handler, args, kwargs):
+    """Call a handler; a keyword it does not take is refused as a TraceError naming it."""
+    try:
+        return handler(*args, **kwargs)
+    except TypeError as e:
+        if "unexpected keyword argument" in str(e):
+            keyword = str(e).rsplit(" ", 1)[-1].strip("'")
+            fail(f"{name}: the keyword {keyword}= is not supported on traced values")
+        raise
 
 
 def apply_function(func, args, kwargs):
     handler = FUNCTIONS.get(func)
     if handler is None:
-        raise TraceError(f"np.{func.__name__} is not supported on traced values (at {user_location()})")
-    return handler(*args, **kwargs)
+        fail(f"{function_name(func)} is not supported on traced values")
+    return _call(function_name(func), handler, args, kwargs)
 
 
-def _astype(x, dtype, **_):
-    return wrap(active_trace().builder.cast(lift(x), dtype_name(dtype)))
+def _in_place(name: str, advice: str):
+    def refuse(x, *args, **kwargs):
+        fail(f"ndarray.{name}() of a traced value is not supported; {advice}")
+
+    return refuse
 
 
-METHODS = {
-    "sum": reduce_sum, "mean": mean, "max": amax, "min": amin, "var": var, "std": std,
-    "argmax": argmax, "reshape": reshape, "transpose": transpose, "swapaxes": swapaxes,
-    "squeeze": squeeze, "astype": _astype, "copy": copy, "clip": clip, "dot": dot,
-    "flatten": lambda x, order="C": reshape(x, (-1,)),
-    "ravel": lambda x, order="C": reshape(x, (-1,)),
+def _method(name: str, fn):
+    return lambda *args, **kwargs: _call(f"ndarray.{name}", fn, args, kwargs)
+
+
+_METHODS = {
+    "sum": red.reduce_sum, "mean": red.mean, "max": red.amax, "min": red.amin, "prod": red.prod,
+    "var": red.var, "std": red.std, "argmax": red.argmax, "argmin": red.argmin, "all": red.all_,
+    "any": red.any_, "cumsum": red.cumsum, "cumprod": red.cumprod, "reshape": sh.method_reshape,
+    "transpose": sh.method_transpose, "swapaxes": sh.swapaxes, "squeeze": sh.squeeze,
+    "astype": sh.method_astype, "copy": lambda x, order="C": sh.copy(x), "clip": sh.clip,
+    "dot": la.dot, "flatten": lambda x, order="C": sh.ravel(x, order), "ravel": sh.ravel,
+    "repeat": sh.repeat, "take": sh.take, "argsort": sh.argsort, "diagonal": sh.diagonal, "round": around,
+    "sort": _in_place("sort", "x = np.sort(x, axis)"), "tolist": _in_place("tolist", "return the array itself"), "nonzero": FUNCTIONS[np.nonzero], "searchsorted": sh.searchsorted,
 }  # fmt: skip
+METHODS = {name: _method(name, fn) for name, fn in _METHODS.items()}

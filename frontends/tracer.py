@@ -202,15 +202,32 @@ class Tracer:
         return out
 
     def __invert__(self):
-        if self.value.dtype != "bool":
-            raise TraceError("~ is supported on bool arrays only")
-        return unary("logical_not", self)
+        return np.invert(self)
 
     def __and__(self, o):
-        return binary("logical_and", self, o)
+        return np.bitwise_and(self, o)
 
     def __or__(self, o):
-        return binary("logical_or", self, o)
+        return np.bitwise_or(self, o)
+
+    # -- operators routed through their NumPy ufuncs (numpy_api maps them to ops) ------------
+    def __rand__(self, o):
+        return np.bitwise_and(o, self)
+
+    def __ror__(self, o):
+        return np.bitwise_or(o, self)
+
+    def __rxor__(self, o):
+        return np.bitwise_xor(o, self)
+
+    def __divmod__(self, o):
+        return np.divmod(self, o)
+
+    def __lshift__(self, o):
+        return np.left_shift(self, o)
+
+    def __rshift__(self, o):
+        return np.right_shift(self, o)
 
     def __gt__(self, o):
         return binary("gt", self, o)

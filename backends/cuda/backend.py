@@ -21,6 +21,7 @@ from bpir.ir import Graph, Node, Value
 from ..array_api import literal
 from ..codegen import Emitter, decompose_missing
 from . import blas as cuda_blas
+from . import host
 from . import kernels as ck
 from . import views as cv
 from .driver import driver_source, np_dtype_name
@@ -29,8 +30,8 @@ from .random import RandomOps
 from .runtime import Launch, launch_config, make_runner
 
 VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
-SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS | RandomOps.OPS
-             | {"constant", "fused", "reduce_sum", "reduce_max", "argmax", "matmul"})  # fmt: skip
+SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS | RandomOps.OPS | host.HOST_OPS
+             | {"constant", "fused", "reduce_sum", "reduce_max", "reduce_prod", "argmax", "matmul"})  # fmt: skip
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Program:
     inputs: list[Value]
     outputs: list[Value]
     constants: dict[str, np.ndarray] = field(default_factory=dict)
+    host_calls: list[tuple[Node, list[tuple]]] = field(default_factory=list)  # see ``host``
 
 
 class _Gen(LayoutOps, RandomOps):
@@ -62,6 +64,7 @@ class _Gen(LayoutOps, RandomOps):
         self.constants: dict[cv.Buffer, np.ndarray] = {}
         self.node: Node | None = None
         self.nbuf = 0
+        self.host_calls: list[tuple[Node, list[tuple]]] = []
         self.blas = cuda_blas.available()
         for v in graph.inputs:
             self.env[v] = cv.whole(cv.Buffer(self.em.name(v), v.type.size, v.dtype), v.shape)
@@ -125,10 +128,12 @@ class _Gen(LayoutOps, RandomOps):
             return [self.random(node)]
         if op == "fused" and a["reduce"]:
             return self.reduce(node, a["reduce"], a["shape"], a["axes"], self.region_producer(node))
-        if op in ("reduce_sum", "reduce_max", "argmax"):
+        if op in ("reduce_sum", "reduce_max", "reduce_prod", "argmax"):
             axes = (a["axis"],) if op == "argmax" else a["axes"]
             x = self.env[node.inputs[0]]
             return self.reduce(node, op.removeprefix("reduce_"), x.shape, axes, _reader(x))
+        if op in host.HOST_OPS:
+            return self.on_host(node)
         if op == "matmul":
             return self.matmul(node, None)
         if op == "fused":
@@ -260,6 +265,18 @@ class _Gen(LayoutOps, RandomOps):
         self.add(kernel, outs)
         return [cv.whole(o, shape) for o in outs]
 
+    def on_host(self, node: Node) -> list[cv.Ref]:
+        """A library op without a kernel: operands copied to the host and back (``host``)."""
+        ins = [
+            r if isinstance(r, cv.View) else self.materialize(r) for r in (self.env[v] for v in node.inputs)
+        ]
+        outs = [self.new_buffer(v.shape, v.dtype) for v in node.outputs]
+        k = len(self.host_calls)
+        self.host_calls.append((node, [(r.offset, r.shape, r.strides) for r in ins]))
+        binding = f"host_call({k})  # {node.op} on the host (NumPy / LAPACK)"
+        self.add(ck.Kernel(self.kname("host_" + node.op), "", outs + [r.buf for r in ins], "", binding), outs)
+        return [cv.whole(o, v.shape) for o, v in zip(outs, node.outputs)]
+
     def _on_cublas(self, mm: Node) -> bool:
         """Large matmuls go to cuBLAS when CuPy can reach a GPU (its epilogue: a kernel)."""
         k = mm.inputs[0].shape[-2 if mm.attrs["transpose_a"] else -1]
@@ -302,7 +319,7 @@ def generate(graph: Graph, launch: Launch | None = None) -> Program:
 
     source, constants = driver_source(gen, results)
     kernels = [k for k in {s.kernel.name: s.kernel for s in gen.steps}.values() if k.source]
-    return Program(source, kernels, graph.inputs, graph.outputs, constants)
+    return Program(source, kernels, graph.inputs, graph.outputs, constants, gen.host_calls)
 
 
 def compile_graph(graph: Graph, **options):

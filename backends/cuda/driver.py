@@ -86,7 +86,7 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     library = sum(not s.kernel.source for s in steps)
     head = [f"# bpir generated code for func @{escape(gen.graph.name)}: numba-cuda backend, "
             f"{len(kernels)} kernels, {len(steps) - library} launches"
-            f"{f' and {library} cuBLAS calls' if library else ''} per call"]  # fmt: skip
+            f"{f' and {library} library calls' if library else ''} per call"]  # fmt: skip
     parts = head + [f"\n\n{k}" for k in kernels]
     parts += ["\n\n# each kernel bound once to its grid and block (library calls: what they call)",
               *bind_lines]  # fmt: skip

@@ -14,6 +14,10 @@ from bpir.types import to_numpy_dtype
 
 from . import views as cv
 
+# rounding goes through int64 (math.floor, round): floats from 2**52 up are whole already, and
+# inf and NaN stay themselves
+# (through float(): the simulator's float32 scalars have no __trunc__)
+_WHOLE = "{{0}} if not abs({{0}}) < 4503599627370496.0 else {}(float({{0}}))"
 UNARY = {
     "neg": "-{0}", "exp": "math.exp({0})", "log": "math.log({0})", "log1p": "math.log1p({0})",
     "expm1": "math.expm1({0})", "tanh": "math.tanh({0})", "sqrt": "math.sqrt({0})",
@@ -21,6 +25,13 @@ UNARY = {
     "reciprocal": "{one} / {0}", "rsqrt": "{one} / math.sqrt({0})",
     "sigmoid": "{one} / ({one} + math.exp(-{0}))",
     "sign": "{one} if {0} > 0 else (-{one} if {0} < 0 else {0})", "logical_not": "not {0}",
+    "tan": "math.tan({0})", "arcsin": "math.asin({0})", "arccos": "math.acos({0})",
+    "arctan": "math.atan({0})", "sinh": "math.sinh({0})", "cosh": "math.cosh({0})",
+    "arcsinh": "math.asinh({0})", "arccosh": "math.acosh({0})", "arctanh": "math.atanh({0})",
+    "log2": "math.log2({0})", "log10": "math.log10({0})", "floor": _WHOLE.format("math.floor"),
+    "ceil": _WHOLE.format("math.ceil"), "trunc": _WHOLE.format("math.trunc"), "rint": _WHOLE.format("round"),
+    "isnan": "math.isnan({0})", "isinf": "math.isinf({0})", "isfinite": "math.isfinite({0})",
+    "signbit": "math.copysign({one}, {0}) < 0", "bitwise_invert": "~{0}",
 }  # fmt: skip
 BINARY = {
     "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
@@ -30,6 +41,11 @@ BINARY = {
     # NaN propagates as in NumPy: a NaN operand wins
     "maximum": "{0} if {0} > {1} or {0} != {0} else {1}",
     "minimum": "{0} if {0} < {1} or {0} != {0} else {1}",
+    "atan2": "math.atan2({0}, {1})", "hypot": "math.hypot({0}, {1})",
+    "copysign": "math.copysign({0}, {1})", "nextafter": "math.nextafter({0}, {1})", "floor_divide": "{0} // {1}", "remainder": "{0} % {1}",
+    "logaddexp": "max({0}, {1}) + math.log1p(math.exp(-abs({0} - {1})))",
+    "logical_xor": "{0} != {1}", "bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}",
+    "bitwise_xor": "{0} ^ {1}", "left_shift": "{0} << {1}", "right_shift": "{0} >> {1}",
 }  # fmt: skip
 SCALAR_OPS = set(UNARY) | set(BINARY) | {"where", "cast"}
 ACC = {"f16": "f32"}  # accumulate half precision in single
@@ -143,8 +159,9 @@ def reduce_kernel(name: str, shape, axes, kind: str, body: Body, value: str, out
     src = [next(it_red) if i in axes else next(it_kept) for i in range(len(shape))]
     rename = [f"i{d} = {v}" for d, v in enumerate(src)]
     arg = kind == "argmax"
-    ident = cv.literal(float("-inf") if kind != "sum" else 0, acc) if acc.startswith("f") else (
-        f"{acc}(0)" if kind == "sum" else f"{acc}({-(2 ** 63) if acc == 'i64' else -(2 ** 31)})")  # fmt: skip
+    start = {"sum": 0, "prod": 1}
+    ident = cv.literal(start.get(kind, float("-inf")), acc) if acc.startswith("f") else (
+        f"{acc}({start[kind]})" if kind in start else f"{acc}({-(2 ** 63) if acc == 'i64' else -(2 ** 31)})")  # fmt: skip
     full_names = [f"full{k}" for k in range(len(full[0]))]
     lin = cv.offset(cv.whole(out, tuple(shape)), [f"i{d}" for d in range(len(shape))])
     stores = [f"{f}[{lin}] = {v}" for f, v in zip(full_names, full[1])]
@@ -184,8 +201,8 @@ def reduce_kernel(name: str, shape, axes, kind: str, body: Body, value: str, out
 
 
 def _combine(kind: str, a: str, b: str, acc: str) -> str:
-    if kind == "sum":
-        return f"{acc}({a} + {b})"
+    if kind in ("sum", "prod"):
+        return f"{acc}({a} {'+' if kind == 'sum' else '*'} {b})"
     return f"{b} if {b} > {a} or {b} != {b} else {a}"  # max: the first NaN wins
 
 

@@ -170,10 +170,12 @@ def program_namespace(program) -> dict:
     """The globals the generated source runs in: kernel names, the launcher, the result pool
     and the program's constants."""
     from .blas import CublasMatmul
+    from .host import HostCall
 
     pool = ResultPool(len(program.outputs), cuda.device_array, _device_holders)
     return {**kernel_globals(), **program.constants, "launcher": Launcher, "results": pool,
-            "cublas_matmul": CublasMatmul}  # fmt: skip
+            "cublas_matmul": CublasMatmul,
+            "host_call": lambda k: HostCall(*program.host_calls[k])}  # fmt: skip
 
 
 def make_runner(program, graph):

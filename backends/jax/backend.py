@@ -56,6 +56,9 @@ EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("wher
     ),
     "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
     "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
+    # NumPy reads the lower triangle only; jax symmetrizes unless told not to
+    "cholesky": lambda n, a: f"jnp.linalg.cholesky({a[0]}, symmetrize_input=False)",
+    "eigh": lambda n, a: f"jnp.linalg.eigh({a[0]}, symmetrize_input=False)",
 }
 SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}
 
@@ -66,6 +69,10 @@ def generate(graph: Graph) -> tuple[str, dict]:
     em = Emitter(graph, header="# jnp = jax.numpy, lax = jax.lax, k = bpir.backends.jax.kernels")
     for node in graph.nodes:
         args = [em.name(v) for v in node.inputs]
+        if len(node.outputs) > 1:  # a library call returning a tuple (slogdet, qr, eigh, svd)
+            targets = ", ".join(em.bind(v) for v in node.outputs)
+            em.line(f"{targets} = {EXPRESSIONS[node.op](node, args)}", node)
+            continue
         target = em.bind(node.out)
         if node.op == "constant":
             em.line(f"{target} = {_constant(em, node)}", node)

@@ -108,6 +108,9 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
                 kernels.append("\n\n" + body.replace(_ANY_NAME, name))
             _call_kernel(em, ws, node, name, args, i)
             continue
+        if len(node.outputs) > 1:
+            em.line(f"{npb.bind_all(em, node)} = {npb.EXPRESSIONS[node.op](node, args)}", node)
+            continue
         target = em.bind(node.out)
         if node.op == "constant":
             em.line(f"{target} = {npb._constant(em, node)}", node)

@@ -36,6 +36,17 @@ SCALAR = {
     "maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})", "gt": "{0} > {1}",
     "ge": "{0} >= {1}", "lt": "{0} < {1}", "le": "{0} <= {1}", "eq": "{0} == {1}", "ne": "{0} != {1}",
     "logical_and": "{0} and {1}", "logical_or": "{0} or {1}", "where": "{1} if {0} else {2}",
+    "tan": "np.tan({0})", "arcsin": "np.arcsin({0})", "arccos": "np.arccos({0})",
+    "arctan": "np.arctan({0})", "sinh": "np.sinh({0})", "cosh": "np.cosh({0})",
+    "arcsinh": "np.arcsinh({0})", "arccosh": "np.arccosh({0})", "arctanh": "np.arctanh({0})",
+    "log2": "np.log2({0})", "log10": "np.log10({0})", "floor": "np.floor({0})", "ceil": "np.ceil({0})",
+    "trunc": "np.trunc({0})", "rint": "np.rint({0})", "isnan": "np.isnan({0})",
+    "isinf": "np.isinf({0})", "isfinite": "np.isfinite({0})", "atan2": "np.arctan2({0}, {1})",
+    "hypot": "np.hypot({0}, {1})", "logaddexp": "np.logaddexp({0}, {1})",
+    "copysign": "np.copysign({0}, {1})", "floor_divide": "{0} // {1}", "remainder": "np.remainder({0}, {1})",
+    "logical_xor": "{0} != {1}", "bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}",
+    "bitwise_xor": "{0} ^ {1}", "bitwise_invert": "~{0}", "left_shift": "{0} << {1}",
+    "right_shift": "{0} >> {1}",
 }  # fmt: skip
 LOOPABLE_DTYPES = {
     "f32",

@@ -27,6 +27,8 @@ EXPRESSIONS = expressions("np") | {
     "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {_dt(n.attrs['dtype'])})",
     "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
     "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
+    "cholesky": lambda n, a: f"np.linalg.cholesky({a[0]})",
+    "eigh": lambda n, a: f"np.linalg.eigh({a[0]})",
 }
 SUPPORTED = set(UFUNCS) | set(EXPRESSIONS) | {"constant"}
 
@@ -38,6 +40,9 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
     em = Emitter(graph, header="from bpir.backends.numpy import kernels as k")
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
+        if len(node.outputs) > 1:  # a library call returning a tuple (slogdet, qr, eigh, svd)
+            em.line(f"{bind_all(em, node)} = {EXPRESSIONS[node.op](node, args)}", node)
+            continue
         target = em.bind(node.out)
         if node.op == "constant":
             em.line(f"{target} = {_constant(em, node)}", node)
@@ -47,6 +52,11 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
         else:
             em.line(f"{target} = {EXPRESSIONS[node.op](node, args)}", node)
     return em.finish(), em.globals
+
+
+def bind_all(em: Emitter, node: Node) -> str:
+    """The targets of a multi-output node, as the left side of an unpacking assignment."""
+    return ", ".join(em.bind(v) for v in node.outputs)
 
 
 def _constant(em: Emitter, node: Node) -> str:

@@ -1,3 +1,16 @@
 """The op set. Importing this package registers every op in ``bpir.registry.OPS``."""
 
-from . import contraction, elementwise, fused, layout, nn, random, reduction, sharding, source  # noqa: F401
+from . import (  # noqa: F401
+    contraction,
+    elementwise,
+    fused,
+    layout,
+    linalg,
+    math,
+    nn,
+    random,
+    reduction,
+    scan,
+    sharding,
+    source,
+)

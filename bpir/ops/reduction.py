@@ -1,6 +1,8 @@
-"""Reductions over static axes: reduce_sum, reduce_max and argmax."""
+"""Reductions over static axes: reduce_sum, reduce_max, reduce_prod and argmax."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from .. import attr_types as ty
 from ..errors import ShapeError
@@ -63,3 +65,30 @@ register(OpDef("reduce_max", Kind.REDUCTION, 1, _reduce_rule,
 register(OpDef("argmax", Kind.REDUCTION, 1, _argmax_rule,
                attrs={"axis": REQUIRED, "keepdims": False}, differentiable=False,
                attr_types={"axis": ty.NONNEG, "keepdims": ty.BOOL}))  # fmt: skip
+
+
+def _prod_vjp(b, node, cts):
+    # d prod / d x_i = the product of the other terms: exclusive scans from the left and from
+    # the right multiplied (exact where x has zeros, unlike prod / x)
+    (x,), (g,) = node.inputs, cts
+    if not is_float(x.dtype):
+        return [None]
+    axes = node.attrs["axes"]
+    kept = tuple(i for i in range(x.type.ndim) if i not in axes)
+    perm = kept + tuple(axes)
+    moved = b.transpose(x, perm)
+    r = int(np.prod([x.shape[a] for a in axes], dtype=np.int64))
+    rows = b.reshape(moved, (moved.type.size // max(r, 1), r))
+    one = {"value": 1.0, "interior": (0, 0)}
+    left = b.slice(b.pad(b.cumprod(rows, axis=1), lo=(0, 1), hi=(0, 0), **one),
+                   start=(0, 0), stop=rows.shape, step=(1, 1))  # fmt: skip
+    right = b.slice(b.pad(b.cumprod(rows, axis=1, reverse=True), lo=(0, 0), hi=(0, 1), **one),
+                    start=(0, 1), stop=(rows.shape[0], r + 1), step=(1, 1))  # fmt: skip
+    gcol = b.reshape(g, (rows.shape[0], 1))
+    others = b.mul(b.mul(left, right), b.broadcast_to(gcol, rows.shape))
+    return [b.transpose(b.reshape(others, moved.shape), tuple(np.argsort(perm)))]
+
+
+register(OpDef("reduce_prod", Kind.REDUCTION, 1, _reduce_rule,
+               attrs={"axes": REQUIRED, "keepdims": False}, vjp=_prod_vjp,
+               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL}))  # fmt: skip
