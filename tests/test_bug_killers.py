@@ -197,16 +197,20 @@ def test_conv2d_matches_jax_lax(backend, conf, rng):
     np.testing.assert_allclose(gw, np.asarray(jw), rtol=1e-10, atol=1e-12)
 
 
+POOLS = {"max": (bnp.max_pool2d, _jax_max_pool), "avg": (bnp.avg_pool2d, _jax_avg_pool)}
+
+
+@pytest.mark.parametrize("pool", list(POOLS))
 @pytest.mark.parametrize(("k", "s", "p"), [(3, 2, 1), (2, 1, 1), (2, 2, 0)])
-def test_pools_match_jax_lax_on_all_negative_inputs(backend, k, s, p, rng):
+def test_pools_match_jax_lax_on_all_negative_inputs(backend, pool, k, s, p, rng):
     """max_pool2d pads with -inf (an all-negative border window keeps its max), avg_pool2d
     counts padding in the divisor; values and gradients against jax.lax.reduce_window."""
+    bfn, jfn = POOLS[pool]
     x = -(np.abs(rng.standard_normal((1, 2, 5, 5))) + 1.0)
-    for bfn, jfn in ((bnp.max_pool2d, _jax_max_pool), (bnp.avg_pool2d, _jax_avg_pool)):
-        want = np.asarray(jfn(x, k, s, p))
-        got = compiled(lambda x: bfn(x, k, stride=s, padding=p), backend, x)
-        np.testing.assert_allclose(got, want, rtol=1e-12)
-        ct = np.arange(want.size, dtype=np.float64).reshape(want.shape) + 1.0
-        gx = compiled(bpir.grad(lambda x: np.sum(bfn(x, k, stride=s, padding=p) * ct)), backend, x)
-        jx = jax.grad(lambda x: jnp.sum(jfn(x, k, s, p) * ct))(x)
-        np.testing.assert_allclose(gx, np.asarray(jx), rtol=1e-12)
+    want = np.asarray(jfn(x, k, s, p))
+    got = compiled(lambda x: bfn(x, k, stride=s, padding=p), backend, x)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    ct = np.arange(want.size, dtype=np.float64).reshape(want.shape) + 1.0
+    gx = compiled(bpir.grad(lambda x: np.sum(bfn(x, k, stride=s, padding=p) * ct)), backend, x)
+    jx = jax.grad(lambda x: jnp.sum(jfn(x, k, s, p) * ct))(x)
+    np.testing.assert_allclose(gx, np.asarray(jx), rtol=1e-12)
