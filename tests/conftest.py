@@ -30,6 +30,16 @@ def pytest_sessionstart(session):
         )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` run only with BPIR_RUN_SLOW=1 (the default suite stays fast)."""
+    if os.environ.get("BPIR_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: set BPIR_RUN_SLOW=1 to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request):
     return request.param
