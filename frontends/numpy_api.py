@@ -23,7 +23,7 @@ BINARY_UFUNCS = {
     np.less: "lt", np.less_equal: "le", np.equal: "eq", np.not_equal: "ne",
     np.logical_and: "logical_and", np.logical_or: "logical_or",
 }  # fmt: skip
-_FLOAT_UNARY = {"exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "reciprocal"}
+_FLOAT_UNARY = {"exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos"}
 
 
 def _float_dtype(x) -> str:
@@ -41,6 +41,9 @@ def apply_ufunc(ufunc, method, inputs, kwargs):
     if ufunc in UNARY_UFUNCS:
         op = UNARY_UFUNCS[ufunc]
         (x,) = inputs
+        if op == "reciprocal" and not result_dtype(x).startswith("f"):
+            raise TraceError(f"np.reciprocal of {result_dtype(x)} values truncates in NumPy "
+                             f"(np.reciprocal(2) == 0); write 1.0 / x for a float result (at {user_location()})")  # fmt: skip
         result = unary(op, x, dtype=_float_dtype(x) if op in _FLOAT_UNARY else None)
     elif ufunc in BINARY_UFUNCS:
         result = binary(BINARY_UFUNCS[ufunc], *inputs)

@@ -214,3 +214,12 @@ def test_pools_match_jax_lax_on_all_negative_inputs(backend, pool, k, s, p, rng)
     gx = compiled(bpir.grad(lambda x: np.sum(bfn(x, k, stride=s, padding=p) * ct)), backend, x)
     jx = jax.grad(lambda x: jnp.sum(jfn(x, k, s, p) * ct))(x)
     np.testing.assert_allclose(gx, np.asarray(jx), rtol=1e-12)
+
+
+def test_integer_reciprocal_is_refused_not_silently_float():
+    """np.reciprocal of integers truncates in NumPy (found by this file's dtype test): bpir
+    refuses it with a TraceError that says what to write, instead of returning floats."""
+    i = np.array([1, 2, 4])
+    with pytest.raises(bpir.TraceError, match=r"np.reciprocal of i64 values truncates.*1.0 / x"):
+        bpir.trace(np.reciprocal, i)
+    np.testing.assert_array_equal(compiled(lambda i: 1.0 / i, "numpy", i), 1.0 / i)
