@@ -223,3 +223,16 @@ def test_integer_reciprocal_is_refused_not_silently_float():
     with pytest.raises(bpir.TraceError, match=r"np.reciprocal of i64 values truncates.*1.0 / x"):
         bpir.trace(np.reciprocal, i)
     np.testing.assert_array_equal(compiled(lambda i: 1.0 / i, "numpy", i), 1.0 / i)
+
+
+@pytest.mark.parametrize("axes", [(2,), (0, 2), (1,)], ids=str)
+def test_fused_reductions_over_rank_3(backend, axes, rng):
+    """Fused sum / max prologues over a 3-D iteration space: trailing reductions with two kept
+    axes (the flat position splits into both indices) and leading / strided ones."""
+    x = rng.standard_normal((2, 3, 5))
+
+    def fn(x):
+        return np.sum(np.exp(x) * 2.0, axis=axes), np.max(x * 3.0 - 7.0, axis=axes, keepdims=True)
+
+    for g, w in zip(compiled(fn, backend, x), fn(x)):
+        assert_close(g, w, "float64")
