@@ -30,6 +30,7 @@ TARGETS = ["bpir/ops", "bpir/passes", "backends/numba/loops.py"]
 # the fast subset: one pytest run per line, stopped at the first failure (the mutant is killed)
 FAST_TESTS = [
     "tests/test_bug_killers.py tests/test_fuzz_backends.py tests/test_passes.py tests/test_ir.py -k 'not cuda and not jax'",
+    "tests/test_type_rules.py tests/test_autodiff.py -k 'numpy and not numba or type_rules or rules'",
     "tests/test_ops.py -k 'numpy and not numba'",
 ]
 
