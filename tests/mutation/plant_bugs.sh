@@ -41,3 +41,12 @@ run "conv kernel ignores dilation (numpy kernel)" backends/numpy/kernels.py \
   's/win = _windows(_pad_hw(x, padding), (kh, kw), stride, dilation)/win = _windows(_pad_hw(x, padding), (kh, kw), stride, (1, 1))/' $K -k conv2d
 run "avg_pool divisor excludes padding" backends/numpy/kernels.py \
   '/^def avg_pool2d/,/^def /s/kernel\[0\] \* kernel\[1\]/1/' $K -k "pools and avg"
+# found by cosmic-ray (tests/mutation/run_mutation.py) and the follow-ups
+run "CUDA reduction max starts at 0" backends/cuda/kernels.py \
+  '146s/cv.literal(float("-inf") if kind != "sum" else 0, acc)/cv.literal(0.0, acc)/' $K -k "all_negative and cuda"
+run "trailing reduction: flat position split wrong (two kept axes)" backends/numba/loops.py \
+  's/                last = j == len(kept) - 1/                last = j < len(kept) - 1/' $K -k "rank_3 and numba"
+run "sub accepts bool operands" bpir/ops/elementwise.py \
+  's/_binary("sub", lambda b, x, y, out, g: (g, b.neg(g)), no_bool=True)/_binary("sub", lambda b, x, y, out, g: (g, b.neg(g)), no_bool=False)/' tests/test_type_rules.py
+run "custom_vjp second order: residual cotangents misplaced" bpir/ops/source.py \
+  's/\[None\] \* n + list(res_cts)/list(res_cts) + [None] * n/' tests/test_autodiff.py -k "differentiable_twice and numpy"
