@@ -42,8 +42,9 @@ def mutated_texts(draw) -> tuple[str, str]:
             del tokens[i]
         elif kind == "duplicate":
             tokens.insert(i, tokens[i])
-        elif kind == "swap" and i + 1 < len(tokens):
-            tokens[i], tokens[i + 1] = tokens[i + 1], tokens[i]
+        elif kind == "swap":
+            j = min(i + 1, len(tokens) - 1)
+            tokens[i], tokens[j] = tokens[j], tokens[i]
         elif kind == "insert":
             tokens.insert(
                 i, draw(st.sampled_from(["%", ",", "(", ")", "{", "}", "[", "]", ":", "=", "\n", "@"]))
