@@ -314,8 +314,12 @@ def graphs(draw, max_nodes: int = 12) -> Graph:
     return graph
 
 
-def random_inputs(graph: Graph, seed: int = 0) -> list[np.ndarray]:
-    """Inputs in [-3, 3] of each input's dtype (integers -3..3, bools half true)."""
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
+
+
+def random_inputs(graph: Graph, seed: int = 0, special: float = 0.0) -> list[np.ndarray]:
+    """Inputs in [-3, 3] of each input's dtype (integers -3..3, bools half true); with
+    ``special`` > 0, that fraction of float elements is NaN, +-inf or +-0."""
     rng = np.random.default_rng(seed)
     out = []
     for v in graph.inputs:
@@ -325,5 +329,8 @@ def random_inputs(graph: Graph, seed: int = 0) -> list[np.ndarray]:
         elif dt.kind in "iu":
             out.append(rng.integers(-3, 4, size=v.shape).astype(dt))
         else:
-            out.append(np.clip(rng.standard_normal(v.shape), -INPUT_BOUND, INPUT_BOUND).astype(dt))
+            x = np.clip(rng.standard_normal(v.shape), -INPUT_BOUND, INPUT_BOUND)
+            hit = rng.random(v.shape) < special
+            x[hit] = rng.choice(SPECIAL, size=int(hit.sum()))
+            out.append(x.astype(dt))
     return out

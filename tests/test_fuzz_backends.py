@@ -7,6 +7,7 @@ raises them and draws fresh examples."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 from graph_gen import fuzz_examples, graphs, random_inputs
@@ -21,10 +22,12 @@ DEFAULT_EXAMPLES = {"numpy": 60, "jax": 25, "numba": 6, "numba-cuda": 8}
 TOLERANCE = {"f64": 1e-9, "f32": 2e-4}
 
 
-def run_graph(graph: Graph, backend: str, args: list[np.ndarray]) -> list[np.ndarray]:
-    """Compile ``graph`` as it is (no passes) for ``backend`` and run it on ``args``."""
+def run_graph(graph: Graph, backend: str, *arg_sets: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """Compile ``graph`` as it is (no passes) for ``backend``; its outputs on each argument set."""
     run, _ = backend_module(backend).compile_graph(graph)
-    return [np.asarray(r) for r in run(*[a.copy() for a in args])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # inf - inf and friends in NumPy
+        return [[np.asarray(r) for r in run(*[a.copy() for a in args])] for args in arg_sets]
 
 
 def assert_matches(got: list, want: list, graph: Graph, bounds: list[float], what: str) -> None:
@@ -36,7 +39,9 @@ def assert_matches(got: list, want: list, graph: Graph, bounds: list[float], wha
             np.testing.assert_array_equal(g, w, err_msg=where)
         else:
             tol = TOLERANCE[v.dtype]
-            np.testing.assert_allclose(g, w, rtol=tol, atol=tol * max(1.0, bound), err_msg=where)
+            np.testing.assert_allclose(
+                g, w, rtol=tol, atol=tol * max(1.0, bound), err_msg=where, equal_nan=True
+            )
 
 
 def _settings(backend: str):
@@ -47,12 +52,12 @@ def _settings(backend: str):
 
 
 def _check_backend(backend: str, graph: Graph) -> None:
-    args = random_inputs(graph, seed=1)
-    want = run_graph(graph, "numpy", args)
-    bounds = graph.bounds
-    assert_matches(run_graph(graph, backend, args), want, graph, bounds, f"{backend}, unoptimized")
-    optimized = bpir.optimize(graph)
-    assert_matches(run_graph(optimized, backend, args), want, graph, bounds, f"{backend}, optimized")
+    """Finite inputs, then inputs with NaN, +-inf and +-0 sprinkled in (IEEE semantics agree)."""
+    args = [random_inputs(graph, seed=1), random_inputs(graph, seed=2, special=0.2)]
+    want = run_graph(graph, "numpy", *args)
+    for name, g in (("unoptimized", graph), ("optimized", bpir.optimize(graph))):
+        for got, w, kind in zip(run_graph(g, backend, *args), want, ("finite", "special")):
+            assert_matches(got, w, graph, graph.bounds, f"{backend}, {name}, {kind} inputs")
 
 
 def test_random_graphs_agree_with_the_numpy_backend(backend):
