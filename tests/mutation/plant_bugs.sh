@@ -50,3 +50,7 @@ run "sub accepts bool operands" bpir/ops/elementwise.py \
   's/_binary("sub", lambda b, x, y, out, g: (g, b.neg(g)), no_bool=True)/_binary("sub", lambda b, x, y, out, g: (g, b.neg(g)), no_bool=False)/' tests/test_type_rules.py
 run "custom_vjp second order: residual cotangents misplaced" bpir/ops/source.py \
   's/\[None\] \* n + list(res_cts)/list(res_cts) + [None] * n/' tests/test_autodiff.py -k "differentiable_twice and numpy"
+run "trailing reductions never take the scalar-accumulator form" backends/numba/loops.py \
+  's/and max(a\["axes"\]) == rank - 1:/and max(a["axes"]) == rank ** 1:/' $K -k scalar_accumulator
+run "slice VJP high padding by xor" bpir/ops/layout.py \
+  's/    hi = tuple(d - st - ((n - 1) \* s + 1 if n else 0)/    hi = tuple(d - st ^ ((n - 1) * s + 1 if n else 0)/' $K -k "slice_gradient and numpy"
