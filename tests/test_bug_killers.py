@@ -256,3 +256,17 @@ def test_slice_gradient_inside_the_array(backend, rng):
     want = np.zeros_like(x)
     want[1:3, 1:5:2] = w
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_reduction_prologue_is_not_materialised():
+    """Fusion turns an elementwise chain that only feeds a reduction into the reduction's
+    prologue: one fused node, one (reduced) output, no full-size copy of the chain's result;
+    a chain value also used elsewhere stays an output."""
+    x = np.ones((3, 4))
+    g = bpir.optimize(bpir.trace(lambda x: np.sum(np.exp(x) * 2.0, axis=1), x))
+    [node] = g.nodes
+    assert node.op == "fused" and len(node.outputs) == 1 and node.attrs["unreduced"] == 0
+    assert node.outputs[0].shape == (3,)
+    g = bpir.optimize(bpir.trace(lambda x: (np.sum(np.exp(x), axis=1), np.exp(x)), x))
+    [node] = g.nodes
+    assert [v.shape for v in node.outputs] == [(3, 4), (3,)] and node.attrs["unreduced"] == 1

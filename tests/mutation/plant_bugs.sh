@@ -54,3 +54,5 @@ run "trailing reductions never take the scalar-accumulator form" backends/numba/
   's/and max(a\["axes"\]) == rank - 1:/and max(a["axes"]) == rank ** 1:/' $K -k scalar_accumulator
 run "slice VJP high padding by xor" bpir/ops/layout.py \
   's/    hi = tuple(d - st - ((n - 1) \* s + 1 if n else 0)/    hi = tuple(d - st ^ ((n - 1) * s + 1 if n else 0)/' $K -k "slice_gradient and numpy"
+run "fused reduction prologue also materialised" bpir/passes/fusion.py \
+  '131s/len(users\[r\]) > 1\]/len(users[r]) >= 1]/' $K -k prologue
