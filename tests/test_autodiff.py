@@ -4,7 +4,8 @@ order, custom_vjp and gradient checking, and the semantics of grad / value_and_g
 Every model is written once as plain NumPy code (``np.*`` and ``bnp``) inside a factory that
 takes the array namespace; the bpir version traces the NumPy one, the reference runs the same
 code on ``jax.numpy`` with a small jax stand-in for ``bnp``. Everything is float64, with jax
-in x64 mode; all computations run on the NumPy backend."""
+in x64 mode. Gradients against jax run on the NumPy backend; second order, custom_vjp, gradient
+checking and the tie rules run on every backend (``on(backend, fn, *args)``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import BACKENDS
 
 import bpir
 import bpir.numpy as bnp
@@ -209,6 +211,11 @@ def bpir_run(graph, args):
     from bpir.backends.numpy.backend import compile_graph
 
     return compile_graph(graph)[0](*args)
+
+
+def on(backend: str, fn, *args):
+    """``fn(*args)`` compiled for ``backend`` (bpir.grad and friends compose inside it)."""
+    return bpir.compile(fn, backend=backend, example_args=args)(*args)
 
 
 def _tree_vdot(a, b, xp):
@@ -456,22 +463,31 @@ SECOND_DERIVATIVES = {
 
 
 @pytest.mark.parametrize("name", list(SECOND_DERIVATIVES))
-@pytest.mark.parametrize("x", [-1.3, 0.4, 2.1])
-def test_grad_of_grad_matches_analytic_second_derivative(name, x):
-    """grad(grad(f)) differentiates the backward graph (ordinary IR) a second time."""
+def test_grad_of_grad_matches_analytic_second_derivative(name, backend):
+    """grad(grad(f)) differentiates the backward graph (ordinary IR) a second time; summing
+    over a vector gives every element's own second derivative."""
     f, d2f = SECOND_DERIVATIVES[name]
-    got = bpir.grad(bpir.grad(f))(np.float64(x))
-    np.testing.assert_allclose(got, d2f(np.float64(x)), rtol=RTOL_EXACT)
+    x = np.array([-1.3, 0.4, 2.1])
+    got = on(backend, bpir.grad(lambda x: np.sum(bpir.grad(lambda x: np.sum(f(x)))(x))), x)
+    np.testing.assert_allclose(got, d2f(x), rtol=RTOL_EXACT)
+    got = on(backend, bpir.grad(bpir.grad(f)), np.float64(0.4))
+    np.testing.assert_allclose(got, d2f(np.float64(0.4)), rtol=RTOL_EXACT)
     assert np.shape(got) == ()
 
 
-def test_third_derivative_of_a_scalar_function():
+def test_third_derivative_of_a_scalar_function(backend):
     """The gradient composes further: d^3/dx^3 sin(2x) = -8 cos(2x)."""
-    got = bpir.grad(bpir.grad(bpir.grad(lambda x: np.sin(2 * x))))(np.float64(0.3))
+    got = on(backend, bpir.grad(bpir.grad(bpir.grad(lambda x: np.sin(2 * x)))), np.float64(0.3))
     np.testing.assert_allclose(got, -8 * np.cos(0.6), rtol=RTOL_EXACT)
 
 
-def test_hessian_vector_product_of_mlp_loss_matches_jax():
+SLOW_COMPILES = {"numba", "numba-cuda"}  # an MLP's second-order graph: ~30 s of Numba compiling
+
+
+@pytest.mark.parametrize(
+    "backend", [pytest.param(b, marks=pytest.mark.slow) if b in SLOW_COMPILES else b for b in BACKENDS]
+)
+def test_hessian_vector_product_of_mlp_loss_matches_jax(backend):
     """grad of <grad(loss)(p), v> w.r.t. p is H v; jax computes it forward-over-reverse."""
     p, x, labels = mlp_args(seed=3)
     rng = np.random.default_rng(4)
@@ -480,7 +496,7 @@ def test_hessian_vector_product_of_mlp_loss_matches_jax():
     def grad_dot_v(p, v, x, labels):
         return _tree_vdot(bpir.grad(BP.mlp_loss)(p, x, labels), v, np)
 
-    got = bpir.grad(grad_dot_v)(p, v, x, labels)
+    got = on(backend, bpir.grad(grad_dot_v), p, v, x, labels)
     jp, jv, jx, jl = to_jax((p, v, x, labels))
     hvp = jax.jit(lambda q, t: jax.jvp(lambda q: jax.grad(JX.mlp_loss)(q, jx, jl), (q,), (t,))[1])
     want = hvp(jp, jv)
@@ -522,51 +538,52 @@ def wrong_lse_model(x, w):
     return wrong_logsumexp(x * w) ** 2
 
 
-def test_custom_vjp_logsumexp_is_stable_and_passes_check_grad():
+def test_custom_vjp_logsumexp_is_stable_and_passes_check_grad(backend):
     """A stable log-sum-exp with its own VJP: its gradient is the softmax even where the
     naive formula overflows, and check_grad accepts it (per element and by directions)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal(6)
     big = x + 800.0  # exp(800) overflows float64
-    g = bpir.grad(logsumexp)(big)
+    g = on(backend, bpir.grad(logsumexp), big)
     np.testing.assert_allclose(g, np.exp(x) / np.exp(x).sum(), rtol=1e-12)
-    report = bpir.check_grad(lse_model, x, rng.standard_normal(6), argnums=(0, 1), backend="numpy")
-    assert [r.path for r in report.rows] == ["x", "w"] and report.backend == "numpy"
+    report = bpir.check_grad(lse_model, x, rng.standard_normal(6), argnums=(0, 1), backend=backend)
+    assert [r.path for r in report.rows] == ["x", "w"] and report.backend == backend
     assert all(r.mode == "elementwise" for r in report.rows)
     report = bpir.check_grad(lse_model, rng.standard_normal(100), rng.standard_normal(100),
-                             backend="numpy")  # fmt: skip
+                             backend=backend)  # fmt: skip
     assert report.rows[0].mode.startswith("directions=")
     # the custom rule is what runs: its gradient agrees with jax's logsumexp
     want = jax.grad(lambda x: jax.nn.logsumexp(x))(jnp.asarray(x))
-    np.testing.assert_allclose(bpir.grad(logsumexp)(x), np.asarray(want), rtol=RTOL_JAX)
+    np.testing.assert_allclose(on(backend, bpir.grad(logsumexp), x), np.asarray(want), rtol=RTOL_JAX)
 
 
-def test_check_grad_catches_a_wrong_custom_vjp():
+def test_check_grad_catches_a_wrong_custom_vjp(backend):
     """A custom VJP that doubles the cotangent is caught; the error names the input path,
     the element, the backend and the analytic and numeric values (analytic = 2 * numeric)."""
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal(5), rng.standard_normal(5)
     # the wrong rule is really used: exactly twice the right gradient
-    np.testing.assert_allclose(bpir.grad(wrong_lse_model)(x, w), 2 * bpir.grad(lse_model)(x, w), rtol=1e-12)
+    wrong, right = on(backend, bpir.grad(wrong_lse_model), x, w), on(backend, bpir.grad(lse_model), x, w)
+    np.testing.assert_allclose(wrong, 2 * right, rtol=1e-12)
     with pytest.raises(bpir.GradCheckError) as info:
-        bpir.check_grad(wrong_lse_model, x, w, argnums=1, backend="numpy")
+        bpir.check_grad(wrong_lse_model, x, w, argnums=1, backend=backend)
     msg = str(info.value)
-    assert "gradient mismatch for w at (" in msg and "'numpy'" in msg, msg
+    assert "gradient mismatch for w at (" in msg and f"'{backend}'" in msg, msg
     analytic, numeric = (float(v) for v in re.search(r"analytic (\S+), numeric (\S+) ", msg).groups())
     np.testing.assert_allclose(analytic, 2 * numeric, rtol=1e-6)
     # inside a pytree argument, the path names the leaf
     with pytest.raises(bpir.GradCheckError, match=r"gradient mismatch for params\['x'\] at direction \d"):
         bpir.check_grad(lambda params: wrong_lse_model(params["x"], params["w"]),
-                        {"x": np.ones(80), "w": rng.standard_normal(80)}, backend="numpy")  # fmt: skip
+                        {"x": np.ones(80), "w": rng.standard_normal(80)}, backend=backend)  # fmt: skip
 
 
-def test_custom_vjp_is_differentiable_twice():
+def test_custom_vjp_is_differentiable_twice(backend):
     """grad of grad through a custom_vjp function: the output cotangent goes through the
     user's bwd, the residuals' cotangents through fwd's own rules (JAX's semantics). For the
     log-sum-exp this gives its Hessian diag(s) - s s^T (s = softmax(x))."""
     rng = np.random.default_rng(0)
     x, v = rng.standard_normal(5), rng.standard_normal(5)
-    got = bpir.grad(lambda x, v: np.sum(bpir.grad(logsumexp)(x) * v))(x, v)
+    got = on(backend, bpir.grad(lambda x, v: np.sum(bpir.grad(logsumexp)(x) * v)), x, v)
     s = np.exp(x) / np.exp(x).sum()
     np.testing.assert_allclose(got, s * v - s * np.dot(s, v), rtol=RTOL_EXACT)
 
@@ -577,7 +594,7 @@ def test_custom_vjp_is_differentiable_twice():
 
     mul.defvjp(lambda a, b: (a * b, {"a": a, "b": b}), lambda r, g: (g * r["b"], g * r["a"]))
     a = np.array([1.0, -2.0, 3.0])
-    got = bpir.grad(lambda a: np.sum(bpir.grad(lambda a: np.sum(mul(a, a) ** 2))(a)))(a)
+    got = on(backend, bpir.grad(lambda a: np.sum(bpir.grad(lambda a: np.sum(mul(a, a) ** 2))(a))), a)
     np.testing.assert_allclose(got, 12 * a**2, rtol=RTOL_EXACT)
 
 
@@ -774,49 +791,51 @@ def test_reductions_with_keepdims():
     assert_trees_close(got, want, rtol=RTOL_JAX)
 
 
-def test_max_ties_share_the_gradient_equally():
+def test_max_ties_share_the_gradient_equally(backend):
     """reduce_max sends the gradient to every maximal element, ties sharing it equally
     (its VJP's documented rule, as in JAX), also per axis with keepdims."""
     x = np.array([[1.0, 3.0, 3.0, 2.0], [5.0, 5.0, 5.0, -1.0]])
-    np.testing.assert_array_equal(bpir.grad(lambda x: np.max(x))(x[0]), [0, 0.5, 0.5, 0])
-    got = bpir.grad(lambda x: np.sum(np.max(x, axis=1, keepdims=True) * np.array([[1.0], [3.0]])))(x)
+    np.testing.assert_array_equal(on(backend, bpir.grad(lambda x: np.max(x)), x[0]), [0, 0.5, 0.5, 0])
+    got = on(
+        backend, bpir.grad(lambda x: np.sum(np.max(x, axis=1, keepdims=True) * np.array([[1.0], [3.0]]))), x
+    )
     np.testing.assert_array_equal(got, [[0, 0.5, 0.5, 0], [1, 1, 1, 0]])
     want = jax.grad(lambda x: jnp.sum(jnp.max(x, axis=1, keepdims=True) * jnp.array([[1.0], [3.0]])))(x)
     np.testing.assert_array_equal(got, np.asarray(want))
 
 
-def test_maximum_minimum_ties_split_in_half():
+def test_maximum_minimum_ties_split_in_half(backend):
     """np.maximum / np.minimum (and so relu at 0) split a tie's gradient 0.5 / 0.5, as JAX."""
     x, y = np.array([1.0, 2.0, 0.0]), np.array([1.0, 0.0, 0.0])
-    gx, gy = bpir.grad(lambda x, y: np.sum(np.maximum(x, y)), argnums=(0, 1))(x, y)
+    gx, gy = on(backend, bpir.grad(lambda x, y: np.sum(np.maximum(x, y)), argnums=(0, 1)), x, y)
     np.testing.assert_array_equal(gx, [0.5, 1.0, 0.5])
     np.testing.assert_array_equal(gy, [0.5, 0.0, 0.5])
-    gx, gy = bpir.grad(lambda x, y: np.sum(np.minimum(x, y)), argnums=(0, 1))(x, y)
+    gx, gy = on(backend, bpir.grad(lambda x, y: np.sum(np.minimum(x, y)), argnums=(0, 1)), x, y)
     np.testing.assert_array_equal(gx, [0.5, 0.0, 0.5])
     np.testing.assert_array_equal(gy, [0.5, 1.0, 0.5])
-    np.testing.assert_array_equal(bpir.grad(lambda x: np.sum(bnp.relu(x)))(np.array([-1.0, 0.0, 2.0])),
+    np.testing.assert_array_equal(on(backend, bpir.grad(lambda x: np.sum(bnp.relu(x))), np.array([-1.0, 0.0, 2.0])),
                                   [0.0, 0.5, 1.0])  # fmt: skip
     want = jax.grad(lambda x: jnp.sum(jnp.maximum(x, 0.0)))(jnp.array([-1.0, 0.0, 2.0]))
     np.testing.assert_array_equal(np.asarray(want), [0.0, 0.5, 1.0])
 
 
-def test_max_pool_ties_pick_the_first_maximal_element():
+def test_max_pool_ties_pick_the_first_maximal_element(backend):
     """max_pool2d's VJP sends each window's gradient to its first maximal element in
     row-major order (PyTorch's rule, documented at the op), not to every tied element."""
     x = np.array([[1.0, 1.0, 0.0, 2.0], [1.0, 0.0, 2.0, 2.0]])[None, None]
     w = np.array([3.0, 5.0])
-    got = bpir.grad(lambda x: np.sum(bnp.max_pool2d(x, 2) * w))(x)
+    got = on(backend, bpir.grad(lambda x: np.sum(bnp.max_pool2d(x, 2) * w)), x)
     np.testing.assert_array_equal(got[0, 0], [[3.0, 0.0, 0.0, 5.0], [0.0, 0.0, 0.0, 0.0]])
     # overlapping windows (stride 1) whose first maximal element is shared accumulate there
     x = np.array([[1.0, 3.0, 3.0], [0.0, 3.0, 0.0]])[None, None]
-    got = bpir.grad(lambda x: np.sum(bnp.max_pool2d(x, 2, stride=1)))(x)
+    got = on(backend, bpir.grad(lambda x: np.sum(bnp.max_pool2d(x, 2, stride=1))), x)
     np.testing.assert_array_equal(got[0, 0], [[0.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
 
 
-def test_pow_with_a_negative_base_keeps_the_exponent_gradient_finite():
+def test_pow_with_a_negative_base_keeps_the_exponent_gradient_finite(backend):
     """d/dy x**y is defined as 0 where x <= 0 (pow's VJP; JAX gives NaN for x < 0);
     d/dx is y * x**(y-1) for any base."""
     x, y = np.array([-2.0, 0.0, 1.5]), np.array([3.0, 2.0, 2.5])
-    gx, gy = bpir.grad(lambda x, y: np.sum(x**y), argnums=(0, 1))(x, y)
+    gx, gy = on(backend, bpir.grad(lambda x, y: np.sum(x**y), argnums=(0, 1)), x, y)
     np.testing.assert_allclose(gx, y * x ** (y - 1), rtol=RTOL_EXACT)
     np.testing.assert_allclose(gy, [0.0, 0.0, 1.5**2.5 * np.log(1.5)], rtol=RTOL_EXACT)
