@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import random
 from .errors import GradCheckError, ParseError, ShapeError, TraceError, VerifyError
 from .ir import Graph, Node, Value
 from .parser import parse
@@ -71,5 +72,5 @@ def check_grad(fn, *args, backend: str = "numpy", argnums=0, **options):
 __all__ = [
     "Graph", "Node", "Value", "Spec", "TensorType", "GradCheckError", "ParseError", "ShapeError",
     "TraceError", "VerifyError", "backends", "check_grad", "compile", "custom_vjp", "grad", "load",
-    "optimize", "parse", "trace", "value_and_grad", "vjp_graphs",
+    "optimize", "parse", "random", "trace", "value_and_grad", "vjp_graphs",
 ]  # fmt: skip

@@ -234,7 +234,7 @@ def _dense(toks: _Tokens, t: TensorType) -> np.ndarray:
             toks.accept(",")
         if t.dtype == "bool":
             arr = np.array([v == "true" for v in vals], dtype=bool)
-        elif t.dtype.startswith("i"):
+        elif t.dtype.startswith(("i", "u")):
             arr = np.array([int(v) for v in vals], dtype=t.np_dtype)
         else:
             arr = np.array([float(v) for v in vals], dtype=np.float64).astype(t.np_dtype)

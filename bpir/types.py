@@ -1,4 +1,4 @@
-"""Tensor types of the IR: a static shape and one of six dtypes."""
+"""Tensor types of the IR: a static shape and one of seven dtypes (u32: random keys and bits)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DTYPES = ("f16", "f32", "f64", "i32", "i64", "bool")
+DTYPES = ("f16", "f32", "f64", "i32", "i64", "bool", "u32")
 _NUMPY = {
     "f16": np.float16,
     "f32": np.float32,
@@ -14,6 +14,7 @@ _NUMPY = {
     "i32": np.int32,
     "i64": np.int64,
     "bool": np.bool_,
+    "u32": np.uint32,
 }
 _FROM_NUMPY = {np.dtype(v): k for k, v in _NUMPY.items()}
 _ALIASES = {
@@ -23,6 +24,7 @@ _ALIASES = {
     "int32": "i32",
     "int64": "i64",
     "bool_": "bool",
+    "uint32": "u32",
 }
 
 

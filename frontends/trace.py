@@ -15,6 +15,7 @@ from bpir.pytree import TreeDef, flatten, leaf_paths, unflatten
 from bpir.types import TensorType, dtype_name
 
 from . import context
+from .numpy_random_guard import refusing_numpy_random
 from .tracer import Tracer, lift
 
 
@@ -63,7 +64,7 @@ def trace_function(fn, args: tuple, name: str | None = None) -> Traced:
     paths = [p for i, r in enumerate(roots) for p in leaf_paths(in_tree[1][i], r)]
     types = [leaf_type(leaf, path) for leaf, path in zip(leaves, paths)]
     fname = name or re.sub(r"\W", "_", getattr(fn, "__name__", "f")).strip("_") or "f"
-    with context.tracing(fname) as trace:
+    with context.tracing(fname) as trace, refusing_numpy_random():
         tracers = [Tracer(trace.builder.input(t, _ir_name(p)), trace) for t, p in zip(types, paths)]
         out = fn(*unflatten(in_tree, tracers))
         out_leaves, out_tree = flatten(out)

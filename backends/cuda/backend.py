@@ -24,10 +24,11 @@ from . import kernels as ck
 from . import views as cv
 from .driver import driver_source, np_dtype_name
 from .layout import LayoutOps
+from .random import RandomOps
 from .runtime import Launch, launch_config, make_runner
 
 VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
-SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS
+SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS | RandomOps.OPS
              | {"constant", "fused", "reduce_sum", "reduce_max", "argmax", "matmul"})  # fmt: skip
 
 
@@ -49,7 +50,7 @@ class Program:
     constants: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-class _Gen(LayoutOps):
+class _Gen(LayoutOps, RandomOps):
     def __init__(self, graph: Graph, launch: Launch):
         self.graph = graph
         self.launch = launch
@@ -119,6 +120,8 @@ class _Gen(LayoutOps):
             return [self.view(node)]
         if op in LayoutOps.OPS:
             return [self.layout(node)]
+        if op in RandomOps.OPS:
+            return [self.random(node)]
         if op == "fused" and a["reduce"]:
             return self.reduce(node, a["reduce"], a["shape"], a["axes"], self.region_producer(node))
         if op in ("reduce_sum", "reduce_max", "argmax"):

@@ -62,12 +62,12 @@ def launch_config() -> Launch:
 
 
 def kernel_globals() -> dict[str, object]:
-    """Names the generated source uses: ``cuda``, ``math``, dtype casts, INF and NAN. Under the
-    simulator casts are NumPy scalar types and ``math`` follows IEEE like the GPU (inf/nan
+    """Names the generated source uses: ``cuda``, ``math``, dtype casts (u64 too, for threefry),
+    INF and NAN. Under the simulator casts are NumPy scalar types and ``math`` follows IEEE like the GPU (inf/nan
     instead of Python's OverflowError/ValueError)."""
-    names = ("f16", "f32", "f64", "i32", "i64")
+    names = ("f16", "f32", "f64", "i32", "i64", "u32")
     if simulating():
-        casts = {n: to_numpy_dtype(n).type for n in names}
+        casts = {n: to_numpy_dtype(n).type for n in names} | {"u64": np.uint64}
         shim = types.SimpleNamespace(**{k: getattr(math, k) for k in dir(math) if not k.startswith("_")})
         for k in ("exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos"):
             setattr(shim, k, getattr(np, k))
@@ -75,7 +75,7 @@ def kernel_globals() -> dict[str, object]:
     else:
         import numba
 
-        casts = {n: getattr(numba.types, to_numpy_dtype(n).name) for n in names}
+        casts = {n: getattr(numba.types, to_numpy_dtype(n).name) for n in names} | {"u64": numba.types.uint64}
         mathmod = math
     return {"cuda": cuda, "math": mathmod, "np": np, "INF": math.inf, "NAN": math.nan, **casts}
 

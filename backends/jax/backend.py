@@ -54,6 +54,8 @@ EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("wher
     "iota": lambda n, a: (
         f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {n.attrs['shape']}, {n.attrs['axis']})"
     ),
+    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {n.attrs['shape']}, {_dt(n.attrs['dtype'])})",
+    "random_split": lambda n, a: f"k.random_split({a[0]}, {n.attrs['num']})",
 }
 SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}
 

@@ -69,3 +69,43 @@ def scatter_add_along_axis(idx, upd, axis, dim):
 
 def one_hot(labels, num_classes, dtype):
     return (labels[..., None] == jnp.arange(num_classes)).astype(dtype)
+
+
+# -- threefry-2x32 random bits, as uint32 lax ops (independent of jax's PRNG configuration) ----
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32(k0, k1, x0, x1):
+    u32 = jnp.uint32
+    ks = (k0, k1, k0 ^ k1 ^ u32(0x1BD11BDA))
+    a, b = x0 + ks[0], x1 + ks[1]
+    for i in range(5):
+        for r in _ROTATIONS[i % 2]:
+            a = a + b
+            b = ((b << u32(r)) | (b >> u32(32 - r))) ^ a
+        a = a + ks[(i + 1) % 3]
+        b = b + ks[(i + 2) % 3] + u32(i + 1)
+    return a, b
+
+
+def _threefry_counts(key, shape):
+    """Bits for flat positions 0..n-1 of ``shape``: counter (i >> 32, i & 0xFFFFFFFF)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    i = lax.iota(jnp.uint64, n)
+    hi, lo = (i >> jnp.uint64(32)).astype(jnp.uint32), i.astype(jnp.uint32)
+    a, b = _threefry2x32(key[0], key[1], hi, lo)
+    return a.reshape(shape), b.reshape(shape)
+
+
+def random_split(key, num):
+    a, b = _threefry_counts(key, (num,))
+    return jnp.stack([a, b], axis=-1)
+
+
+def random_uniform(key, shape, dtype):
+    """Floats in [0, 1): the top mantissa bits times 2**-mantissa (exact, equal to the bitcast)."""
+    a, b = _threefry_counts(key, shape)
+    if dtype == jnp.float32:
+        return ((a ^ b) >> jnp.uint32(9)).astype(jnp.float32) * jnp.float32(2.0**-23)
+    m = (a.astype(jnp.uint64) << jnp.uint64(20)) | (b >> jnp.uint32(12)).astype(jnp.uint64)
+    return m.astype(jnp.float64) * jnp.float64(2.0**-52)

@@ -28,11 +28,19 @@ from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
 from ..result_pool import ResultPool
+from . import random as numba_random
 from .cache import load_without_refresh
 from .fastmath import HEADER
 from .loops import kernel_source, loopable, np_name
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
+# threefry bits as njit loops (backends.numba.random), named rk in the driver
+RANDOM = {
+    "random_uniform": lambda n, a: (
+        f"rk.random_uniform({a[0]}, {n.attrs['shape']}, {np_name(n.attrs['dtype'])})"
+    ),
+    "random_split": lambda n, a: f"rk.random_split({a[0]}, {n.attrs['num']})",
+}
 
 
 def lower(graph: Graph) -> Graph:
@@ -82,7 +90,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     ws = Workspace(graph)
     em = Emitter(
         graph,
-        header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: bpir.backends.numpy.kernels",
+        header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: bpir.backends.numpy.kernels; rk: bpir.backends.numba.random",
     )
     kernels = ["# bpir generated loop kernels\n" + HEADER]
     for i, node in enumerate(graph.nodes):
@@ -100,6 +108,8 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             em.line(f"{target} = np.matmul({args[0]}, {args[1]}, out={out})", node)
         elif node.op in npb.UFUNCS:
             em.line(f"{target} = {npb.UFUNCS[node.op]}({', '.join(args)})", node)
+        elif node.op in RANDOM:
+            em.line(f"{target} = {RANDOM[node.op](node, args)}", node)
         else:
             em.line(f"{target} = {npb.EXPRESSIONS[node.op](node, args)}", node)
     source = em.finish()
@@ -135,7 +145,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
 def compile_graph(graph: Graph):
     """Return (callable taking and returning NumPy arrays, source of kernels and driver)."""
     kernel_src, driver_src, consts, ws = generate(graph)
-    namespace = {"np": np, "k": numpy_kernels, **consts}
+    namespace = {"np": np, "k": numpy_kernels, "rk": numba_random, **consts}
     if kernel_src:
         namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
         load_without_refresh(namespace["kernels"])

@@ -25,6 +25,8 @@ EXPRESSIONS = expressions("np") | {
     "cast": lambda n, a: f"np.asarray({a[0]}).astype({_dt(n.attrs['dtype'])})",
     "matmul": lambda n, a: f"np.matmul({a[0]}, {a[1]})",
     "iota": lambda n, a: f"k.iota({n.attrs['shape']}, {n.attrs['axis']}, {_dt(n.attrs['dtype'])})",
+    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {n.attrs['shape']}, {_dt(n.attrs['dtype'])})",
+    "random_split": lambda n, a: f"k.random_split({a[0]}, {n.attrs['num']})",
 }
 SUPPORTED = set(UFUNCS) | set(EXPRESSIONS) | {"constant"}
 

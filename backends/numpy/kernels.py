@@ -1,5 +1,6 @@
 """NumPy implementations of the ops that have no single NumPy call (convolution, pooling,
-padding with interior, scatter-add, one_hot). The generated NumPy source calls these."""
+padding with interior, scatter-add, one_hot, threefry random bits). The generated NumPy source
+calls these."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import math
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from bpir import random_ref
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
@@ -139,3 +142,12 @@ def one_hot(labels, num_classes, dtype):
 def iota(shape, axis, dtype):
     ar = np.arange(shape[axis], dtype=dtype).reshape([-1 if i == axis else 1 for i in range(len(shape))])
     return np.ascontiguousarray(np.broadcast_to(ar, shape))
+
+
+def random_uniform(key, shape, dtype):
+    """Floats in [0, 1) from threefry-2x32 bits (bpir.random_ref, JAX's bits)."""
+    return random_ref.bits_to_unit(random_ref.random_bits(key, shape, np.dtype(dtype).itemsize * 8), dtype)
+
+
+def random_split(key, num):
+    return random_ref.split(key, num)
