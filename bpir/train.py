@@ -66,7 +66,7 @@ def make_step(loss_fn: Callable, optimizer, with_state: bool = False, with_key: 
 def fit(loss_fn: Callable, params: Any, optimizer, train: tuple, *, epochs: int = 1, batch_size: int = 32,
         predict_fn: Callable | None = None, eval_data: tuple | None = None, state: Any = None, key=None,
         backend: str = "numba", seed: int = 0, progress: bool | None = None,
-        compile_options: dict | None = None) -> FitResult:  # fmt: skip
+        compile_options: dict | None = None, eval_compile_options: dict | None = None) -> FitResult:  # fmt: skip
     """Train ``params`` with ``optimizer`` on ``train = (x, y)``.
 
     ``loss_fn(params, [state], [key], x, y)``: ``state`` (e.g. batch-norm statistics) when given,
@@ -74,7 +74,9 @@ def fit(loss_fn: Callable, params: Any, optimizer, train: tuple, *, epochs: int 
     returns ``(loss, new_state)``. ``predict_fn(params, [state], x) -> logits`` with ``eval_data``
     adds the accuracy of ``argmax(logits)`` after each epoch. Batches are a fresh shuffle each
     epoch (``seed``); a last incomplete batch is dropped so the step keeps one static shape and
-    is compiled once. ``progress``: a bar (tqdm) on a terminal, None = only when stderr is a tty."""
+    is compiled once. ``progress``: a bar (tqdm) on a terminal, None = only when stderr is a tty.
+    ``compile_options`` go to ``bpir.compile`` for the step (e.g. ``data_parallel=("x", "y")``),
+    ``eval_compile_options`` for ``predict_fn``."""
     from . import compile as bpir_compile
     from . import random as bpir_random
 
@@ -93,7 +95,7 @@ def fit(loss_fn: Callable, params: Any, optimizer, train: tuple, *, epochs: int 
     if predict_fn is not None and eval_data is not None:
         pre = (params, state) if with_state else (params,)
         predict = bpir_compile(
-            predict_fn, backend=backend, example_args=(*pre, eval_data[0]), **(compile_options or {})
+            predict_fn, backend=backend, example_args=(*pre, eval_data[0]), **(eval_compile_options or {})
         )
     # one throw-away call each (the functions are pure): backends that JIT on first call (numba,
     # jax) compile here, so compile_time holds all compilation and the epochs only run
