@@ -59,13 +59,14 @@ def run(epochs: int = 5, train_size: int | None = None) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--train-size", type=int, default=None)
     a = ap.parse_args(argv)
     if FLAG not in os.environ.get("XLA_FLAGS", ""):
         env = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " " + FLAG).strip()}
         return subprocess.call(
             [sys.executable, "-m", "examples.data_parallel", *(argv or sys.argv[1:])], env=env
         )
-    r = run(a.epochs)
+    r = run(a.epochs, a.train_size)
     print(f"outputs sharded over {r.pop('devices_used')} devices")
     print(f"{'':>10} " + " ".join(f"epoch {e:>2}" for e in range(1, a.epochs + 1)))
     for name, h in r.items():

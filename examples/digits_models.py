@@ -45,10 +45,19 @@ def cnn_init(key):
             "out": nn.dense_init(k[2], 32 * 2 * 2, 10)}  # fmt: skip
 
 
-def cnn_predict(p, x):
+def _cnn_features(p, x):
     h = nn.max_pool2d(bnp.relu(nn.conv2d(p["c1"], x, padding=1)), 2)  # 16 x 4 x 4
     h = nn.max_pool2d(bnp.relu(nn.conv2d(p["c2"], h, padding=1)), 2)  # 32 x 2 x 2
-    return nn.dense(p["out"], nn.flatten_batch(h))
+    return nn.flatten_batch(h)
+
+
+def cnn_predict(p, x):
+    return nn.dense(p["out"], _cnn_features(p, x))
+
+
+def cnn_train_logits(p, key, x):
+    """The CNN with dropout (rate 0.25) on the flattened features, for training."""
+    return nn.dense(p["out"], nn.dropout(key, _cnn_features(p, x), 0.25))
 
 
 HIDDEN = 64
@@ -84,7 +93,7 @@ def _sgd(steps):  # SGD with momentum, cosine-decayed learning rate and a little
 
 MODELS = {
     "mlp": Model(mlp_init, mlp_predict, to_784, mlp_train_logits, _sgd, 20, 32),
-    "cnn": Model(cnn_init, cnn_predict, lambda x: x.reshape(-1, 1, 8, 8), None,
+    "cnn": Model(cnn_init, cnn_predict, lambda x: x.reshape(-1, 1, 8, 8), cnn_train_logits,
                  lambda steps: optim.adam(optim.cosine_decay_schedule(3e-3, steps)), 20, 32),
     "lstm": Model(lstm_init, lstm_predict, lambda x: x.reshape(-1, 8, 8), None,
                   lambda steps: optim.adam(optim.cosine_decay_schedule(1e-2, steps)), 25, 32),
