@@ -47,6 +47,17 @@ def test_to_784_layout():
     assert (img[2:5, 2:5] == 0).all() and (img[2:5, 5:8] == 1).all() and img[25, 25] == 63
 
 
+def test_shift_augment():
+    from examples.digits_models import shift_augment
+
+    x = np.zeros((2, 64), np.float32)
+    x[0, 8 * 3 + 4] = 1  # row 3, column 4
+    xa, ya = shift_augment(x, np.array([7, 9]))
+    assert xa.shape == (10, 64) and list(ya) == [7, 9] * 5
+    imgs = xa.reshape(5, 2, 8, 8)[:, 0]
+    assert [tuple(np.argwhere(i)[0]) for i in imgs] == [(3, 4), (4, 4), (2, 4), (3, 5), (3, 3)]
+
+
 @pytest.mark.parametrize("model", ["mlp", "cnn", "lstm"])
 def test_digits_models_train_a_little(model):
     """One short epoch on a small slice, numpy backend: the loss falls and accuracy beats chance."""
