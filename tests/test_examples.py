@@ -63,7 +63,9 @@ def test_digits_models_train_a_little(model):
     """One short epoch on a small slice, numpy backend: the loss falls and accuracy beats chance."""
     from examples.digits_models import train
 
-    r = train(model, "numpy", epochs=2, train_size={"mlp": 320, "cnn": 128, "lstm": 160}[model], progress=False)
+    r = train(
+        model, "numpy", epochs=2, train_size={"mlp": 320, "cnn": 128, "lstm": 160}[model], progress=False
+    )
     assert r["loss"][1] < r["loss"][0] and r["accuracy"] > 0.3, r["accuracy"]
 
 
