@@ -11,6 +11,17 @@ from .types import Spec, TensorType
 
 __version__ = "0.1.0"
 
+# submodules reached as attributes of ``bpir`` without importing them (or the frontends) eagerly
+_LAZY = {"optim": "bpir.optim", "datasets": "bpir.datasets", "train": "bpir.train", "nn": "bpir.nn"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(_LAZY[name])
+    raise AttributeError(f"module 'bpir' has no attribute {name!r}")
+
 
 def trace(fn, *example_args) -> Graph:
     """Trace ``fn`` on example arguments (arrays, scalars or Spec leaves of pytrees)."""

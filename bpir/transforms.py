@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import autodiff
-from .builder import inline
+from .builder import Builder, inline
+from .ir import Node, Value
+from .passes.dce import dce
 from .pytree import flatten, unflatten
 
 
@@ -57,8 +59,9 @@ def _grad_tree(args, nums, grads, wrt_types):
     return out
 
 
-def value_and_grad(fn: Callable, argnums=0) -> Callable:
-    """``fn``'s value and gradient; inside a trace the joint graph is inlined into it."""
+def value_and_grad(fn: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """``fn``'s value and gradient; inside a trace the joint graph is inlined into it. With
+    ``has_aux`` ``fn`` returns ``(value, aux)`` and the result is ``((value, aux), grads)``."""
 
     @functools.wraps(fn)
     def wrapped(*args):
@@ -68,10 +71,16 @@ def value_and_grad(fn: Callable, argnums=0) -> Callable:
         _check_float(fn, args, nums)
         t = trace_function(fn, args)
         wrt, leaves = _wrt_leaves(args, nums)
-        joint = autodiff.joint(t.graph, wrt, seed=True)
+        if has_aux:
+            aux_def = _aux_tree(t.out_tree)
+            joint = _joint_seeding_first(t.graph, wrt)
+        else:
+            joint = autodiff.joint(t.graph, wrt, seed=True)
         n_out = len(t.graph.outputs)
         outs = _run(joint, leaves, t.captured)
-        value = unflatten(t.out_tree, outs[:n_out])
+        value = (
+            (outs[0], unflatten(aux_def, outs[1:n_out])) if has_aux else unflatten(t.out_tree, outs[:n_out])
+        )
         wrt_types = [t.graph.inputs[i].type for i in wrt]
         grads = _grad_tree(args, nums, outs[n_out:], wrt_types)
         return value, grads[0] if isinstance(argnums, int) else tuple(grads)
@@ -79,12 +88,40 @@ def value_and_grad(fn: Callable, argnums=0) -> Callable:
     return wrapped
 
 
-def grad(fn: Callable, argnums=0) -> Callable:
-    vg = value_and_grad(fn, argnums)
+def _aux_tree(out_tree):
+    """The aux part of a ``(value, aux)`` output tree; the value must be one array."""
+    if not (
+        out_tree and out_tree[0] in ("tuple", "list") and len(out_tree[1]) == 2 and out_tree[1][0] == "*"
+    ):
+        raise TypeError("with has_aux=True the function must return a pair (scalar value, aux)")
+    return out_tree[1][1]
+
+
+def _joint_seeding_first(graph, wrt: list[int]):
+    """``autodiff.joint`` for ``(value, *aux)`` outputs: only the scalar value is differentiated."""
+    value, aux = graph.outputs[0], graph.outputs[1:]
+    if value.shape != () or not autodiff.differentiable(value.type):
+        raise TypeError(f"grad needs a floating-point scalar value, got {value.type} (has_aux=True)")
+    b = Builder(graph.name + "_grad")
+    env = {v: b.input(v.type, v.name) for v in graph.inputs}
+    for node in graph.nodes:
+        outs = [Value(v.type) for v in node.outputs]
+        b.nodes.append(Node(node.op, [env[v] for v in node.inputs], node.attrs, outs, node.loc))
+        env.update(zip(node.outputs, outs))
+    wrt_vals = [graph.inputs[i] for i in wrt]
+    grads = autodiff.backward(b, graph, env, wrt_vals, [b.scalar(1.0, value.dtype)] + [None] * len(aux))
+    grads = [g if g is not None else b.zeros(v.type) for g, v in zip(grads, wrt_vals)]
+    return dce(b.finish([env[v] for v in graph.outputs] + grads))
+
+
+def grad(fn: Callable, argnums=0, has_aux: bool = False) -> Callable:
+    """The gradient of ``fn`` (with ``has_aux``: ``(grads, aux)``, as JAX)."""
+    vg = value_and_grad(fn, argnums, has_aux)
 
     @functools.wraps(fn)
     def wrapped(*args):
-        return vg(*args)[1]
+        value, grads = vg(*args)
+        return (grads, value[1]) if has_aux else grads
 
     return wrapped
 

@@ -67,10 +67,32 @@ def one_hot(labels, num_classes: int, dtype="float32"):
 
 
 def cross_entropy(logits, labels):
-    """Mean over the batch of -log_softmax(logits)[i, labels[i]] (integer labels)."""
+    """Mean over the batch of -log_softmax(logits)[i, labels[i]] (integer labels).
+
+    Labels outside [0, num_classes): on NumPy arrays a ValueError naming the first one; in a
+    traced or compiled function (where labels are only known at run time) the loss, and the
+    gradient rows of those samples, are NaN on every backend."""
+    num_classes = np.shape(logits)[-1]
+    if not _traced(labels):
+        _check_labels(np.asarray(labels), num_classes)
     logp = log_softmax(logits, axis=-1)
-    picked = np.take_along_axis(logp, np.expand_dims(labels, -1), axis=-1)
-    return -np.mean(picked)
+    if not _traced(labels):
+        picked = np.take_along_axis(logp, np.expand_dims(labels, -1), axis=-1)
+        return -np.mean(picked)
+    valid = (labels >= 0) & (labels < num_classes)
+    safe = np.where(valid, labels, 0)  # an in-range gather on every backend
+    picked = np.take_along_axis(logp, np.expand_dims(safe, -1), axis=-1)
+    marker = np.where(valid, 1.0, np.nan).astype(picked.dtype)  # NaN marks an out-of-range label
+    return -np.mean(picked * np.expand_dims(marker, -1))
+
+
+def _check_labels(labels: np.ndarray, num_classes: int) -> None:
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integers, got {labels.dtype}")
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        i = tuple(int(k) for k in np.argwhere(bad)[0])
+        raise ValueError(f"cross_entropy: labels{list(i)} = {labels[i]} is outside [0, {num_classes})")
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
