@@ -140,3 +140,19 @@ def test_sharding_constraint_is_printed_and_is_the_identity_elsewhere(backend):
     )
     with pytest.raises(TypeError, match="is not None, an axis name"):
         bpir.trace(lambda x: bnp.with_sharding_constraint(x, (1,)), x)
+
+
+def test_show_sharded_prints_each_values_sharding_and_the_collectives():
+    bpir_cli = os.path.join(os.path.dirname(sys.executable), "bpir")
+    model = os.path.join(HERE, "cli_models", "mlp.py")
+    argv = [bpir_cli, "show", f"{model}:loss", "--stage", "sharded", "--devices", "4", "--mesh", "data=2,model=2",
+            "--shard", "x=data", "--shard", "params['W1']=None,model"]  # fmt: skip
+    out = subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert "in  params['W1']             f32[6,8]         (None, 'model')" in out.stdout
+    assert "in  x                        f32[4,6]         ('data',)" in out.stdout
+    assert "collectives: all-reduce" in out.stdout and "per-device bytes" in out.stdout
+    bad = subprocess.run([*argv[:-4], "--shard", "x=batch"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "axis 'batch' is not an axis of the mesh" in bad.stderr
