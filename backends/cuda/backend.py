@@ -258,18 +258,23 @@ class _Gen(LayoutOps):
         return self.blas and mm.out.dtype in ("f32", "f64") and macs >= cuda_blas.MIN_MACS
 
     def _epilogue_matmuls(self) -> dict[Node, Node]:
-        """matmul -> the fused group applied to its product alone (fused as the epilogue)."""
+        """matmul -> the fused group applied to its product alone (fused as the epilogue).
+
+        A group reading several products (``x @ W + h @ U``) takes only the first as its
+        epilogue's accumulator; the others run as plain matmul kernels before it."""
         users = self.graph.users()
         outputs = set(self.graph.outputs)
-        out = {}
+        out: dict[Node, Node] = {}
+        taken: set[Node] = set()
         for n in self.graph.nodes:
             if n.op != "matmul" or n.out in outputs or self._on_cublas(n):
                 continue
             (user, *rest) = users.get(n.out, [None])
             if (rest or user is None or user.op != "fused" or user.attrs["reduce"]
-                    or user.attrs["shape"] != n.out.shape):  # fmt: skip
+                    or user.attrs["shape"] != n.out.shape or user in taken):  # fmt: skip
                 continue
             out[n] = user
+            taken.add(user)
         return out
 
 

@@ -4,16 +4,18 @@ kernels, BLAS (``np.matmul``) for contractions, and NumPy for the remaining layo
 gather ops, exactly as the NumPy backend does.
 
 Intermediates of kernels and matmuls live in a workspace allocated once per compiled
-signature: buffers of one shape and dtype whose lifetimes do not overlap share a slot (the
-workspace makes a compiled function non-reentrant: one call at a time per function). Results
-come from ``ResultPool``: a buffer returned earlier is reused only once nothing but the pool
-refers to it any more, so the next call never overwrites an array the caller still holds.
+signature and thread: buffers of one shape and dtype whose lifetimes do not overlap share a
+slot. Results come from a per-thread ``ResultPool``: a buffer returned earlier is reused only
+once nothing but the pool refers to it any more, so the next call never overwrites an array the
+caller still holds, and threads calling one compiled function at once share no buffer.
 
 The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
 ``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing
 (loading it through ``backends.numba.cache``, which skips Numba's registry imports)."""
 
 from __future__ import annotations
+
+import threading
 
 import numba
 import numpy as np
@@ -27,7 +29,7 @@ from bpir.passes.rewrite import rewrite
 from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
-from ..result_pool import ResultPool
+from ..result_pool import PerThread, ResultPool
 from .cache import load_without_refresh
 from .fastmath import HEADER
 from .loops import kernel_source, loopable, np_name
@@ -82,8 +84,10 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     ws = Workspace(graph)
     em = Emitter(
         graph,
-        header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: bpir.backends.numpy.kernels",
+        header="# ws: workspace buffers; results: reusable result buffers (both this thread's);\n"
+        "# kernels: the module above; k: bpir.backends.numpy.kernels",
     )
+    em.line("ws, results = per_thread.get()")
     kernels = ["# bpir generated loop kernels\n" + HEADER]
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
@@ -139,8 +143,8 @@ def compile_graph(graph: Graph):
     if kernel_src:
         namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
         load_without_refresh(namespace["kernels"])
-    namespace["ws"] = ws.allocate()
-    namespace["results"] = ResultPool(ws.results, np.empty)
+    n_results = ws.results
+    namespace["per_thread"] = PerThread(lambda: (ws.allocate(), ResultPool(n_results, np.empty)))
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
     run = namespace[Emitter.function_name(graph)]
     if kernel_src:
@@ -151,12 +155,15 @@ def compile_graph(graph: Graph):
 def _sealing_first_call(run, kernels):
     """The first call compiles (or loads) every kernel; then seal Numba's cache files."""
     state = {"sealed": False}
+    lock = threading.Lock()
 
     def call(*args):
         out = run(*args)
         if not state["sealed"]:
-            cache.seal(kernels)
-            state["sealed"] = True
+            with lock:
+                if not state["sealed"]:
+                    cache.seal(kernels)
+                    state["sealed"] = True
         return out
 
     call.kernels = kernels  # the generated kernel module, for inspection
