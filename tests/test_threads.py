@@ -20,6 +20,8 @@ CALLS = int(os.environ.get("BPIR_THREAD_CALLS", "50"))
 
 def _calls(backend: str, simulated: int) -> int:
     return simulated if backend == "numba-cuda" else CALLS
+
+
 SIZES = (12, 8, 5)
 BATCH = 6
 

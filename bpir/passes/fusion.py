@@ -89,7 +89,9 @@ class _Grouper:
 
     def _outside(self, values: set, a: Group, b: Group) -> set:
         """``values`` less those a member of ``a`` or ``b`` produces."""
-        return {v for v in values if (p := self.producer.get(v)) not in a.member_set and p not in b.member_set}
+        return {
+            v for v in values if (p := self.producer.get(v)) not in a.member_set and p not in b.member_set
+        }
 
     def merge(self, a: Group, b: Group) -> Group:
         big, small = (a, b) if len(a.members) >= len(b.members) else (b, a)
