@@ -12,6 +12,7 @@ Under Numba's CUDA simulator launches use tiny blocks so the simulated threads s
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,6 +27,10 @@ from .driver import driver_source, np_dtype_name
 from .layout import LayoutOps
 from .runtime import Launch, launch_config, make_runner
 
+# names the generated module binds itself (kernels, launchers, buffers, casts); an input called
+# so is renamed
+DRIVER_NAMES = re.compile(r"ws|results|workspace|forward|launcher|cublas_matmul|cuda|math|np|INF|NAN"
+                          r"|[fi](16|32|64)|[ocb]\d+|k\d+_\w*|launch_\w*")  # fmt: skip
 VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
 SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS
              | {"constant", "fused", "reduce_sum", "reduce_max", "argmax", "matmul"})  # fmt: skip
@@ -54,6 +59,7 @@ class _Gen(LayoutOps):
         self.graph = graph
         self.launch = launch
         self.em = Emitter(graph)
+        self.em.rename_inputs(DRIVER_NAMES)
         self.env: dict[Value, cv.Ref] = {}
         self.steps: list[Step] = []
         self.kernels: dict[str, ck.Kernel] = {}

@@ -15,6 +15,7 @@ The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
 
 from __future__ import annotations
 
+import re
 import threading
 
 import numba
@@ -35,6 +36,8 @@ from .fastmath import HEADER
 from .loops import kernel_source, loopable, np_name
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
+# names the driver itself binds; an input called so is renamed
+DRIVER_NAMES = re.compile(r"ws|results|per_thread|kernels|np|k|c\d+|v\d+")
 
 
 def lower(graph: Graph) -> Graph:
@@ -87,6 +90,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
         header="# ws: workspace buffers; results: reusable result buffers (both this thread's);\n"
         "# kernels: the module above; k: bpir.backends.numpy.kernels",
     )
+    em.rename_inputs(DRIVER_NAMES)
     em.line("ws, results = per_thread.get()")
     kernels = ["# bpir generated loop kernels\n" + HEADER]
     for i, node in enumerate(graph.nodes):
