@@ -11,7 +11,8 @@ caller still holds, and threads calling one compiled function at once share no b
 
 The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
 ``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing
-(loading it through ``backends.numba.cache``, which skips Numba's registry imports)."""
+(loading it through ``backends.numba.cache``, which skips Numba's registry imports). When the
+cache cannot be used, the kernels compile in memory without Numba's file cache."""
 
 from __future__ import annotations
 
@@ -145,8 +146,7 @@ def compile_graph(graph: Graph):
     kernel_src, driver_src, consts, ws = generate(graph)
     namespace = {"np": np, "k": numpy_kernels, **consts}
     if kernel_src:
-        namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
-        load_without_refresh(namespace["kernels"])
+        namespace["kernels"] = _kernel_module(kernel_src)
     n_results = ws.results
     namespace["per_thread"] = PerThread(lambda: (ws.allocate(), ResultPool(n_results, np.empty)))
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
@@ -154,6 +154,16 @@ def compile_graph(graph: Graph):
     if kernel_src:
         run = _sealing_first_call(run, namespace["kernels"])
     return run, kernel_src + "\n\n" + driver_src
+
+
+def _kernel_module(source: str):
+    """The kernels from the disk cache, or compiled in memory (no Numba file cache) when the
+    cache cannot be used."""
+    module = cache.source_module(source, "numba", cache.versions_key(numba, np))
+    if module is None:
+        return cache.memory_module(source.replace("cache=True,", "cache=False,"), "bpir_numba_kernels")
+    load_without_refresh(module)
+    return module
 
 
 def _sealing_first_call(run, kernels):
