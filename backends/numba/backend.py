@@ -16,6 +16,7 @@ cache cannot be used, the kernels compile in memory without Numba's file cache."
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 
@@ -151,9 +152,43 @@ def compile_graph(graph: Graph):
     namespace["per_thread"] = PerThread(lambda: (ws.allocate(), ResultPool(n_results, np.empty)))
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
     run = namespace[Emitter.function_name(graph)]
+    if "prange(" in kernel_src and not _threadsafe_layer():
+        run = _one_at_a_time(run)
     if kernel_src:
         run = _sealing_first_call(run, namespace["kernels"])
     return run, kernel_src + "\n\n" + driver_src
+
+
+def _threadsafe_layer() -> bool:
+    """Will Numba's parallel loops run on a thread-safe layer (TBB, OpenMP)? Its fallback,
+    workqueue, aborts the process when two threads run parallel loops at once."""
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel loop has run yet: the layers Numba would try, in its order
+        pass
+    chosen = numba.config.THREADING_LAYER
+    if chosen in ("workqueue", "forksafe"):
+        return chosen != "workqueue" and _importable("tbbpool")
+    return chosen in ("tbb", "omp") or _importable("tbbpool") or _importable("omppool")
+
+
+def _importable(layer: str) -> bool:
+    try:
+        importlib.import_module(f"numba.np.ufunc.{layer}")
+        return True
+    except ImportError:
+        return False
+
+
+def _one_at_a_time(run):
+    """Serialise calls (parallel kernels on Numba's workqueue layer)."""
+    lock = threading.Lock()
+
+    def call(*args):
+        with lock:
+            return run(*args)
+
+    return call
 
 
 def _kernel_module(source: str):
