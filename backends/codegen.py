@@ -32,6 +32,19 @@ class Emitter:
             name = _py_ident(self.ir_names[v][1:])
             self.names[v] = name + "_" if re.fullmatch(r"[vc]\d+", name) else name
 
+    def rename_inputs(self, reserved: re.Pattern) -> None:
+        """Rename an input named like a name the generated code binds itself (``in_`` prefix;
+        ``reserved`` must match no name starting with ``in_``)."""
+        taken = set(self.names.values())
+        for v in self.graph.inputs:
+            name = self.names[v]
+            if reserved.fullmatch(name):
+                name = "in_" + name
+                while name in taken:
+                    name += "_"
+                self.names[v] = name
+                taken.add(name)
+
     @staticmethod
     def function_name(graph: Graph) -> str:
         return _py_ident(graph.name)

@@ -11,11 +11,28 @@ internally; a state of None means "cannot tell", and such a buffer is never reus
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 
 
 def numpy_holders(buf) -> tuple:
     return (sys.getrefcount(buf),)  # a NumPy view refers to its base array
+
+
+class PerThread:
+    """What one thread's calls reuse (a workspace, a result pool), made on its first call, so
+    concurrent calls of one compiled function never share a buffer."""
+
+    def __init__(self, make: Callable):
+        self._make = make
+        self._local = threading.local()
+
+    def get(self):
+        try:
+            return self._local.value
+        except AttributeError:
+            value = self._local.value = self._make()
+            return value
 
 
 class ResultPool:

@@ -2,26 +2,87 @@
 their text, the backend and the library versions, so that a JIT's own file cache (Numba's
 ``cache=True``) can hold their machine code and a second process compiles nothing.
 
-The folder is ``$BPIR_CACHE_DIR`` or ``~/.cache/bpir``. A module file whose content does not
-match its name's hash (corrupt, truncated, edited) is rewritten, never imported as is. The
-JIT's own files for a module (Numba's ``__pycache__/<module>.*`` index and data) are loaded
-only if they match the SHA-256 seal recorded after the process that wrote them finished its
-first call; anything unsealed, unknown or altered is deleted first, so it is recompiled."""
+The folder is ``$BPIR_CACHE_DIR`` or ``~/.cache/bpir``, created with mode 0700. A module file
+whose content does not match its name's hash (corrupt, truncated, edited) is rewritten, never
+imported as is. The JIT's own files for a module (Numba's ``__pycache__/<module>.*`` index and
+data) are loaded only if they match the SHA-256 seal recorded after the process that wrote them
+finished its first call; anything unsealed, unknown or altered is deleted first, so it is
+recompiled.
+
+The cache is an optimisation: a folder that cannot be created or written, is not a folder, is
+owned by another user or is writable by group or others (and the same for its ``__pycache__``)
+is not used: ``source_module`` returns None, the caller compiles in memory, and one warning per
+cause and process says why. Failed writes leave no temporary files behind."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
 import os
+import stat
 import sys
 import tempfile
+import threading
+import warnings
 from types import ModuleType
+
+_lock = threading.RLock()  # one thread at a time writes, checks, deletes or imports cache files
+_warned: set[str] = set()
+
+
+class CacheWarning(RuntimeWarning):
+    """The disk cache cannot be used; bpir compiles in memory instead."""
+
+
+def _warn(cause: str, path: str) -> None:
+    """Warn once per process and cause (the cause names no path, so one broken folder warns once)."""
+    if cause not in _warned:
+        _warned.add(cause)
+        warnings.warn(f"bpir cache {path!r}: {cause}; compiling in memory", CacheWarning, stacklevel=4)
 
 
 def cache_dir() -> str:
-    path = os.environ.get("BPIR_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "bpir")
-    os.makedirs(path, exist_ok=True)
+    """The configured cache folder (not created, not checked: see ``usable_dir``)."""
+    return os.environ.get("BPIR_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "bpir")
+
+
+def _problem(path: str, follow: bool) -> str | None:
+    """Why ``path`` is not a folder this user may trust and write, or None."""
+    st = os.stat(path) if follow else os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if hasattr(os, "geteuid") and st.st_uid != os.geteuid():
+        return "is owned by another user"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "is writable by group or others"
+    if not _writable(path):
+        return "is not writable"
+    return None
+
+
+def _writable(path: str) -> bool:
+    return os.access(path, os.W_OK | os.X_OK)
+
+
+def usable_dir() -> str | None:
+    """The cache folder, created (0700) if missing, or None (warned) when it cannot be used."""
+    path = cache_dir()
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        problem = _problem(path, follow=True)
+        pycache = os.path.join(path, "__pycache__")
+        if problem is None and os.path.lexists(pycache):
+            problem = _problem(pycache, follow=False)
+            problem = problem and f"its __pycache__ {problem}"
+    except (FileExistsError, NotADirectoryError):
+        problem = "is not a directory"  # or a parent of it is not
+    except OSError as e:
+        problem = f"cannot be created or read ({type(e).__name__}: {e.strerror})"
+    if problem is not None:
+        _warn(problem, path)
+        return None
     return path
 
 
@@ -33,24 +94,53 @@ def versions_key(*modules: ModuleType) -> str:
     return ";".join(parts)
 
 
-def source_module(source: str, backend: str, versions: str) -> ModuleType:
-    """Import ``source`` from a cache file (written atomically if missing or corrupt)."""
+def module_name(source: str, backend: str, versions: str) -> str:
     digest = hashlib.sha256(f"{backend}\n{versions}\n{source}".encode()).hexdigest()[:24]
-    name = f"bpir_{backend.replace('-', '_')}_{digest}"
-    path = os.path.join(cache_dir(), name + ".py")
-    if not _holds(path, source):
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        os.replace(tmp, path)
-    if name in sys.modules:
-        return sys.modules[name]
-    _drop_unsealed(path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
+    return f"bpir_{backend.replace('-', '_')}_{digest}"
+
+
+def source_module(source: str, backend: str, versions: str) -> ModuleType | None:
+    """Import ``source`` from a cache file (written atomically if missing or corrupt); None,
+    after a warning, when the cache cannot be used (the caller compiles in memory)."""
+    name = module_name(source, backend, versions)
+    with _lock:
+        folder = usable_dir()
+        if folder is None:
+            return None
+        path = os.path.join(folder, name + ".py")
+        try:
+            if not _holds(path, source):
+                _write_atomic(path, source)
+            if name in sys.modules:
+                return sys.modules[name]
+            _drop_unsealed(path)
+        except OSError as e:
+            _warn(f"cannot be written ({type(e).__name__}: {e.strerror})", folder)
+            return None
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+        return module
+
+
+def memory_module(source: str, name: str) -> ModuleType:
+    """``source`` run as a module that has no file (the cache's fallback)."""
+    module = ModuleType(name)
+    exec(compile(source, f"<bpir-memory:{name}>", "exec"), module.__dict__)
     return module
+
+
+def _write_atomic(path: str, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
 
 
 def _jit_files(module_path: str) -> list[str]:
@@ -68,12 +158,17 @@ def _digest(path: str) -> str:
 
 
 def seal(module: ModuleType) -> None:
-    """Record the hashes of the JIT files the module's compiled functions wrote."""
-    files = {os.path.basename(p): _digest(p) for p in _jit_files(module.__file__)}
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(module.__file__), suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(files, fh)
-    os.replace(tmp, module.__file__ + ".seal.json")
+    """Record the hashes of the JIT files the module's compiled functions wrote; a failure
+    warns (the next process recompiles: unsealed files are never loaded) and never raises."""
+    path = getattr(module, "__file__", None)
+    if path is None:  # compiled in memory
+        return
+    with _lock:
+        try:
+            files = {os.path.basename(p): _digest(p) for p in _jit_files(path)}
+            _write_atomic(path + ".seal.json", json.dumps(files))
+        except OSError as e:
+            _warn(f"cannot be sealed ({type(e).__name__}: {e.strerror})", os.path.dirname(path))
 
 
 def _drop_unsealed(module_path: str) -> None:

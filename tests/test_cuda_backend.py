@@ -14,6 +14,8 @@ import pytest
 from conftest import assert_close
 
 import bpir
+import bpir.numpy as bnp
+from bpir.pytree import flatten
 
 pytestmark = pytest.mark.skipif("numba-cuda" not in bpir.backends(), reason="numba-cuda not installed")
 
@@ -148,7 +150,7 @@ def test_source_is_readable_kernels_and_epilogue_fusion(rng):
     c = rng.standard_normal(3).astype(np.float32)
     f = bpir.compile(lambda a, b, c: np.tanh(a @ b.T.T + c), backend="numba-cuda", example_args=(a, b, c))
     src = f.source
-    assert "@cuda.jit" in src and "def forward(ws, a, b, c)" in src
+    assert "@cuda.jit" in src and "def forward(ws, results, a, b, c)" in src
     assert src.count("@cuda.jit") == 1, src  # matmul with the bias + tanh epilogue, no copies
     assert_close(f(a, b, c), np.tanh(a @ b + c), "float32")
 
@@ -217,3 +219,65 @@ def test_matmuls_on_real_gpu_cublas_when_cupy():
     for name, case in out["cases"].items():
         assert case["err"] < (1e-12 if name == "float64" else 1e-5), (name, case)
         assert case["cublas"] == (out["cupy"] and name != "small"), (name, case)
+
+
+def _gru_step(p, x, h):
+    """A GRU cell (PyTorch's gate layout): each gate reads ``x @ W + h @ U + b``."""
+    z = bnp.sigmoid(x @ p["Wz"] + h @ p["Uz"] + p["bz"])
+    r = bnp.sigmoid(x @ p["Wr"] + h @ p["Ur"] + p["br"])
+    n = np.tanh(x @ p["Wn"] + (r * h) @ p["Un"] + p["bn"])
+    return (1.0 - z) * n + z * h
+
+
+def _lstm_step(p, x, h, c):
+    gates = x @ p["W"] + h @ p["U"] + p["b"]
+    n = h.shape[1]
+    i, f = bnp.sigmoid(gates[:, :n]), bnp.sigmoid(gates[:, n : 2 * n])
+    g, o = np.tanh(gates[:, 2 * n : 3 * n]), bnp.sigmoid(gates[:, 3 * n :])
+    c = f * c + i * g
+    return o * np.tanh(c), c
+
+
+def _rnn_params(rng, n_in, n, gates):
+    p = {}
+    for g, k in gates:
+        p[f"W{g}"] = (rng.standard_normal((n_in, k * n)) * 0.5).astype(np.float32)
+        p[f"U{g}"] = (rng.standard_normal((n, k * n)) * 0.5).astype(np.float32)
+        p[f"b{g}"] = (rng.standard_normal(k * n) * 0.1).astype(np.float32)
+    return p
+
+
+def _two_steps_loss(cell):
+    """Two recurrent steps and a squared-error loss: forward and backward through the cell."""
+
+    def loss(p, xs, state, target):
+        for t in range(xs.shape[0]):
+            out = cell(p, xs[t], *state)
+            state = out if isinstance(out, tuple) else (out,)
+        return np.mean((state[0] - target) ** 2)
+
+    return loss
+
+
+@pytest.mark.parametrize("kind", ["gru", "lstm"])
+def test_recurrent_cell_forward_and_backward_match_numpy(rng, kind):
+    """``x @ W + h @ U + b``: a fused group reading two matmul products (one becomes the
+    epilogue of the other's kernel) once failed in code generation."""
+    n_in, n, batch = 3, 4, 2
+    if kind == "gru":
+        p = _rnn_params(rng, n_in, n, [("z", 1), ("r", 1), ("n", 1)])
+        cell, state = _gru_step, (rng.standard_normal((batch, n)).astype(np.float32),)
+    else:
+        p = _rnn_params(rng, n_in, n, [("", 4)])
+        cell = _lstm_step
+        state = tuple(rng.standard_normal((batch, n)).astype(np.float32) for _ in range(2))
+    xs = rng.standard_normal((2, batch, n_in)).astype(np.float32)
+    target = rng.standard_normal((batch, n)).astype(np.float32)
+    args = (p, xs, state, target)
+    step = bpir.value_and_grad(_two_steps_loss(cell), argnums=(0, 2))
+    want = bpir.compile(step, backend="numpy")(*args)
+    got = bpir.compile(step, backend="numba-cuda")(*args)
+    want_leaves, got_leaves = flatten(want)[0], flatten(got)[0]
+    assert len(got_leaves) == len(want_leaves)
+    for g, w in zip(got_leaves, want_leaves):
+        assert_close(g, w, "float32")

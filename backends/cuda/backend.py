@@ -12,6 +12,7 @@ Under Numba's CUDA simulator launches use tiny blocks so the simulated threads s
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,10 @@ from .layout import LayoutOps
 from .random import RandomOps
 from .runtime import Launch, launch_config, make_runner
 
+# names the generated module binds itself (kernels, launchers, buffers, casts); an input called
+# so is renamed
+DRIVER_NAMES = re.compile(r"ws|results|workspace|forward|launcher|cublas_matmul|cuda|math|np|INF|NAN"
+                          r"|[fi](16|32|64)|[ocb]\d+|k\d+_\w*|launch_\w*")  # fmt: skip
 VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
 SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS | RandomOps.OPS | host.HOST_OPS
              | {"constant", "fused", "reduce_sum", "reduce_max", "reduce_prod", "argmax", "matmul"})  # fmt: skip
@@ -58,6 +63,7 @@ class _Gen(LayoutOps, RandomOps):
         self.graph = graph
         self.launch = launch
         self.em = Emitter(graph)
+        self.em.rename_inputs(DRIVER_NAMES)
         self.env: dict[Value, cv.Ref] = {}
         self.steps: list[Step] = []
         self.kernels: dict[str, ck.Kernel] = {}
@@ -284,18 +290,23 @@ class _Gen(LayoutOps, RandomOps):
         return self.blas and mm.out.dtype in ("f32", "f64") and macs >= cuda_blas.MIN_MACS
 
     def _epilogue_matmuls(self) -> dict[Node, Node]:
-        """matmul -> the fused group applied to its product alone (fused as the epilogue)."""
+        """matmul -> the fused group applied to its product alone (fused as the epilogue).
+
+        A group reading several products (``x @ W + h @ U``) takes only the first as its
+        epilogue's accumulator; the others run as plain matmul kernels before it."""
         users = self.graph.users()
         outputs = set(self.graph.outputs)
-        out = {}
+        out: dict[Node, Node] = {}
+        taken: set[Node] = set()
         for n in self.graph.nodes:
             if n.op != "matmul" or n.out in outputs or self._on_cublas(n):
                 continue
             (user, *rest) = users.get(n.out, [None])
             if (rest or user is None or user.op != "fused" or user.attrs["reduce"]
-                    or user.attrs["shape"] != n.out.shape or user in out.values()):  # fmt: skip
-                continue  # (a group that reads two products takes one as its epilogue)
+                    or user.attrs["shape"] != n.out.shape or user in taken):  # fmt: skip
+                continue
             out[n] = user
+            taken.add(user)
         return out
 
 

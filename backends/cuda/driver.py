@@ -1,5 +1,5 @@
 """The host driver of the CUDA backend: buffer roles, workspace slots, and the source of
-``workspace()`` and ``forward(ws, *inputs)``.
+``workspace()`` and ``forward(ws, results, *inputs)``.
 
 Outputs come from a result pool (a buffer is reused only once the caller has dropped every
 reference to it); intermediates live in workspace slots allocated once, and buffers of equal
@@ -80,7 +80,7 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     by_name = {s.kernel.name: s.kernel for s in steps}
     bind_lines = [f"{b} = {by_name[n].binding or f'launcher({n}, {launch[1:-1]})'}"
                   for (n, launch), b in bindings.items()]  # fmt: skip
-    params = ", ".join(["ws"] + [gen.env[v].buf.name for v in gen.graph.inputs])
+    params = ", ".join(["ws", "results"] + [gen.env[v].buf.name for v in gen.graph.inputs])
     outs = ", ".join(names[r.buf] for r in results)
     kernels = [k for k in {s.kernel.name: s.kernel.source for s in steps}.values() if k]
     library = sum(not s.kernel.source for s in steps)

@@ -19,7 +19,7 @@ from numba.np import numpy_support
 
 from bpir.types import to_numpy_dtype
 
-from ..result_pool import ResultPool
+from ..result_pool import PerThread, ResultPool
 
 
 @dataclass(frozen=True)
@@ -146,20 +146,25 @@ def _lock_simulator_shared_arrays() -> None:
     shared.array = array
 
 
+_SIMULATOR_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
-def _simulator_quick_switch():
-    """The simulator's block manager busy-polls its threads at barriers: a short GIL switch
-    interval makes each barrier cost microseconds instead of the default 5 ms."""
+def _simulator_section():
+    """Under the simulator, one call at a time: it supports no concurrent kernel launches (one
+    global kernel context). Its block manager busy-polls its threads at barriers: a short GIL
+    switch interval makes each barrier cost microseconds instead of the default 5 ms."""
     if not simulating():
         yield
         return
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        with np.errstate(all="ignore"):
-            yield
-    finally:
-        sys.setswitchinterval(old)
+    with _SIMULATOR_LOCK:
+        old = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)
+        try:
+            with np.errstate(all="ignore"):
+                yield
+        finally:
+            sys.setswitchinterval(old)
 
 
 def _is_device_array(x) -> bool:
@@ -167,14 +172,12 @@ def _is_device_array(x) -> bool:
 
 
 def program_namespace(program) -> dict:
-    """The globals the generated source runs in: kernel names, the launcher, the result pool
-    and the program's constants."""
+    """The globals the generated source runs in: kernel names, the launcher and the program's
+    constants."""
     from .blas import CublasMatmul
     from .host import HostCall
 
-    pool = ResultPool(len(program.outputs), cuda.device_array, _device_holders)
-    return {**kernel_globals(), **program.constants, "launcher": Launcher, "results": pool,
-            "cublas_matmul": CublasMatmul,
+    return {**kernel_globals(), **program.constants, "launcher": Launcher, "cublas_matmul": CublasMatmul,
             "host_call": lambda k: HostCall(*program.host_calls[k])}  # fmt: skip
 
 
@@ -188,7 +191,8 @@ def make_runner(program, graph):
     forward, workspace = namespace["forward"], namespace["workspace"]
     in_types = [v.type for v in graph.inputs]
     out_shapes = [v.shape for v in graph.outputs]
-    state: dict[str, list] = {}
+    n_results = len(program.outputs)
+    per_thread = PerThread(lambda: (workspace(), ResultPool(n_results, cuda.device_array, _device_holders)))
 
     def run(*args):
         on_device = False
@@ -202,10 +206,8 @@ def make_runner(program, graph):
             else:
                 host = np.ascontiguousarray(np.asarray(x, dtype=t.np_dtype)).reshape(max(1, t.size))
                 flat.append(cuda.to_device(host))
-        with _simulator_quick_switch():
-            if "ws" not in state:
-                state["ws"] = workspace()
-            outs = forward(state["ws"], *flat)
+        with _simulator_section():
+            outs = forward(*per_thread.get(), *flat)
             if on_device:
                 return tuple(o.reshape(s) if s else o for o, s in zip(outs, out_shapes))
             return tuple(o.copy_to_host().reshape(s) for o, s in zip(outs, out_shapes))

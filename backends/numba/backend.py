@@ -4,16 +4,21 @@ kernels, BLAS (``np.matmul``) for contractions, and NumPy for the remaining layo
 gather ops, exactly as the NumPy backend does.
 
 Intermediates of kernels and matmuls live in a workspace allocated once per compiled
-signature: buffers of one shape and dtype whose lifetimes do not overlap share a slot (the
-workspace makes a compiled function non-reentrant: one call at a time per function). Results
-come from ``ResultPool``: a buffer returned earlier is reused only once nothing but the pool
-refers to it any more, so the next call never overwrites an array the caller still holds.
+signature and thread: buffers of one shape and dtype whose lifetimes do not overlap share a
+slot. Results come from a per-thread ``ResultPool``: a buffer returned earlier is reused only
+once nothing but the pool refers to it any more, so the next call never overwrites an array the
+caller still holds, and threads calling one compiled function at once share no buffer.
 
 The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
 ``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing
-(loading it through ``backends.numba.cache``, which skips Numba's registry imports)."""
+(loading it through ``backends.numba.cache``, which skips Numba's registry imports). When the
+cache cannot be used, the kernels compile in memory without Numba's file cache."""
 
 from __future__ import annotations
+
+import importlib
+import re
+import threading
 
 import numba
 import numpy as np
@@ -28,7 +33,7 @@ from ..array_api import literal, matmul_operands
 from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
-from ..result_pool import ResultPool
+from ..result_pool import PerThread, ResultPool
 from . import random as numba_random
 from .cache import load_without_refresh
 from .fastmath import HEADER
@@ -42,6 +47,8 @@ RANDOM = {
     ),
     "random_split": lambda n, a: f"rk.random_split({a[0]}, {literal(n.attrs['num'])})",
 }
+# names the driver itself binds; an input called so is renamed
+DRIVER_NAMES = re.compile(r"ws|results|per_thread|kernels|np|k|rk|c\d+|v\d+")
 
 
 def lower(graph: Graph) -> Graph:
@@ -94,8 +101,11 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     ws = Workspace(graph)
     em = Emitter(
         graph,
-        header="# ws: workspace buffers; results: reusable result buffers; kernels: the module above;\n# k: bpir.backends.numpy.kernels; rk: bpir.backends.numba.random",
+        header="# ws: workspace buffers; results: reusable result buffers (both this thread's);\n"
+        "# kernels: the module above; k: bpir.backends.numpy.kernels; rk: bpir.backends.numba.random",
     )
+    em.rename_inputs(DRIVER_NAMES)
+    em.line("ws, results = per_thread.get()")
     kernels = ["# bpir generated loop kernels\n" + HEADER]
     by_body: dict[str, str] = {}  # kernels identical up to their name are compiled once
     for i, node in enumerate(graph.nodes):
@@ -159,26 +169,72 @@ def compile_graph(graph: Graph):
     kernel_src, driver_src, consts, ws = generate(graph)
     namespace = {"np": np, "k": numpy_kernels, "rk": numba_random, **consts}
     if kernel_src:
-        namespace["kernels"] = cache.source_module(kernel_src, "numba", cache.versions_key(numba, np))
-        load_without_refresh(namespace["kernels"])
-    namespace["ws"] = ws.allocate()
-    namespace["results"] = ResultPool(ws.results, np.empty)
+        namespace["kernels"] = _kernel_module(kernel_src)
+    n_results = ws.results
+    namespace["per_thread"] = PerThread(lambda: (ws.allocate(), ResultPool(n_results, np.empty)))
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
     run = namespace[Emitter.function_name(graph)]
+    if "prange(" in kernel_src and not _threadsafe_layer():
+        run = _one_at_a_time(run)
     if kernel_src:
         run = _sealing_first_call(run, namespace["kernels"])
     return run, kernel_src + "\n\n" + driver_src
 
 
+def _threadsafe_layer() -> bool:
+    """Will Numba's parallel loops run on a thread-safe layer (TBB, OpenMP)? Its fallback,
+    workqueue, aborts the process when two threads run parallel loops at once."""
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel loop has run yet: the layers Numba would try, in its order
+        pass
+    chosen = numba.config.THREADING_LAYER
+    if chosen in ("workqueue", "forksafe"):
+        return chosen != "workqueue" and _importable("tbbpool")
+    return chosen in ("tbb", "omp") or _importable("tbbpool") or _importable("omppool")
+
+
+def _importable(layer: str) -> bool:
+    try:
+        importlib.import_module(f"numba.np.ufunc.{layer}")
+        return True
+    except ImportError:
+        return False
+
+
+def _one_at_a_time(run):
+    """Serialise calls (parallel kernels on Numba's workqueue layer)."""
+    lock = threading.Lock()
+
+    def call(*args):
+        with lock:
+            return run(*args)
+
+    return call
+
+
+def _kernel_module(source: str):
+    """The kernels from the disk cache, or compiled in memory (no Numba file cache) when the
+    cache cannot be used."""
+    module = cache.source_module(source, "numba", cache.versions_key(numba, np))
+    if module is None:
+        return cache.memory_module(source.replace("cache=True,", "cache=False,"), "bpir_numba_kernels")
+    load_without_refresh(module)
+    return module
+
+
 def _sealing_first_call(run, kernels):
     """The first call compiles (or loads) every kernel; then seal Numba's cache files."""
     state = {"sealed": False}
+    lock = threading.Lock()
 
     def call(*args):
         out = run(*args)
         if not state["sealed"]:
-            cache.seal(kernels)
-            state["sealed"] = True
+            with lock:
+                if not state["sealed"]:
+                    cache.seal(kernels)
+                    state["sealed"] = True
         return out
 
     call.kernels = kernels  # the generated kernel module, for inspection

@@ -20,13 +20,16 @@ MAX_GROUP_INPUTS = 24
 
 @dataclass(eq=False)
 class Group:
+    """Members plus what the merge checks read, kept up to date by ``merge`` so a check costs
+    O(external values), not O(members): ``reads`` are the values members read that no member
+    produces, ``ins`` the same looked through absorbed broadcasts (the region's inputs)."""
+
     members: list[Node]
     shape: tuple[int, ...]
     first: int  # position of the earliest member
     member_set: set = field(default_factory=set)
-
-    def __post_init__(self):
-        self.member_set = set(self.members)
+    reads: set = field(default_factory=set)
+    ins: set = field(default_factory=set)
 
 
 def _fusible(node: Node) -> bool:
@@ -47,16 +50,21 @@ class _Grouper:
             return p.inputs[0]
         return v
 
+    def singleton(self, node: Node) -> Group:
+        shape = node.out.shape
+        reads = set(node.inputs) - {node.out}
+        ins = {self.source(v, shape) for v in node.inputs} - {node.out}
+        return Group([node], shape, self.pos[node], {node}, reads, ins)
+
     def external_producers(self, g: Group) -> list[Node]:
         out = []
-        for n in g.members:
-            for v in n.inputs:
-                p = self.producer.get(self.source(v, g.shape))
-                if p is not None and p not in g.member_set:
-                    out.append(p)
-                q = self.producer.get(v)
-                if q is not None and q is not p and q not in g.member_set:
-                    out.append(q)
+        for v in g.reads:
+            p = self.producer.get(self.source(v, g.shape))
+            if p is not None and p not in g.member_set:
+                out.append(p)
+            q = self.producer.get(v)
+            if q is not None and q is not p and q not in g.member_set:
+                out.append(q)
         return out
 
     def depends_on(self, node: Node, g: Group) -> bool:
@@ -79,8 +87,16 @@ class _Grouper:
             return False
         return not any(self.depends_on(p, b) for p in self.external_producers(a) if p not in b.member_set)
 
+    def _outside(self, values: set, a: Group, b: Group) -> set:
+        """``values`` less those a member of ``a`` or ``b`` produces."""
+        return {
+            v for v in values if (p := self.producer.get(v)) not in a.member_set and p not in b.member_set
+        }
+
     def merge(self, a: Group, b: Group) -> Group:
         big, small = (a, b) if len(a.members) >= len(b.members) else (b, a)
+        big.reads = self._outside(big.reads | small.reads, big, small)
+        big.ins = self._outside(big.ins | small.ins, big, small)
         big.members.extend(small.members)
         big.member_set |= small.member_set
         big.first = min(big.first, small.first)
@@ -92,7 +108,7 @@ class _Grouper:
         for node in self.graph.nodes:
             if not _fusible(node):
                 continue
-            g = Group([node], node.out.shape, self.pos[node])
+            g = self.singleton(node)
             self.group_of[node] = g
             candidates = {self.group_of[p] for v in node.inputs
                           if (p := self.producer.get(v)) in self.group_of}  # fmt: skip
@@ -103,11 +119,7 @@ class _Grouper:
         return list(groups.values())
 
     def _inputs_ok(self, a: Group, b: Group) -> bool:
-        members = a.member_set | b.member_set
-        ins = {self.source(v, a.shape) for n in members for v in n.inputs} - {
-            v for n in members for v in n.outputs
-        }
-        return len(ins) <= MAX_GROUP_INPUTS
+        return len(self._outside(a.ins | b.ins, a, b)) <= MAX_GROUP_INPUTS
 
 
 def fusion(graph: Graph) -> Graph:
