@@ -14,8 +14,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.S | re.M)
 PYTHON = [body for lang, body in BLOCKS if lang == "python"]
-COMMANDS = [line.strip() for lang, body in BLOCKS if lang == "sh" for line in body.splitlines()
-            if line.strip().startswith("bpir ")]  # fmt: skip
+# each ```sh block of bpir commands (and python -m examples.* helpers) runs in order, as a user would
+SCRIPTS = [[ln.strip() for ln in body.splitlines() if ln.strip().startswith(("bpir ", "python -m examples."))]
+           for lang, body in BLOCKS if lang == "sh"]  # fmt: skip
+SCRIPTS = [s for s in SCRIPTS if s and any(line.startswith("bpir ") for line in s)]
+COMMANDS = [line for s in SCRIPTS for line in s if line.startswith("bpir ")]
 INLINE = sorted(set(re.findall(r"`(bpir [a-z-]+)", README)))
 BPIR = os.path.join(os.path.dirname(sys.executable), "bpir")
 
@@ -32,12 +35,14 @@ def test_python_block_runs(body, tmp_path):
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_command_runs(command, tmp_path):
-    argv = shlex.split(command)
+@pytest.mark.parametrize("script", SCRIPTS, ids=[f"sh-block-{i}" for i in range(len(SCRIPTS))])
+def test_commands_run(script, tmp_path):
     env = {**os.environ, "BPIR_CACHE_DIR": str(tmp_path / "cache")}
-    out = subprocess.run([BPIR, *argv[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, f"{command}\n{out.stderr[-3000:]}"
+    for command in script:
+        argv = shlex.split(command)
+        exe = [BPIR, *argv[1:]] if argv[0] == "bpir" else [sys.executable, *argv[1:]]
+        out = subprocess.run(exe, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, f"{command}\n{out.stderr[-3000:]}"
 
 
 # commands too slow to run twice, with the test that runs them
