@@ -16,7 +16,7 @@ from .errors import ParseError
 from .ir import Graph, InputInfo, Node, Value
 from .location import is_clean
 from .registry import get_op, normalize_attrs
-from .types import DTYPES, TensorType
+from .types import DTYPES, TensorType, is_float
 
 MAX_REGION_DEPTH = 32  # graphs nested in attributes (fused regions, custom VJP functions)
 MAX_ATTR_DEPTH = 8  # tuples nested in an attribute value
@@ -325,7 +325,7 @@ def _dense(toks: _Tokens, t: TensorType) -> np.ndarray:
                 toks.fail(f"{tok[1]} is not a {t.dtype} literal", tok)
             toks.accept(",")
         try:
-            arr = np.array(vals, dtype=np.float64 if t.dtype.startswith("f") else t.np_dtype)
+            arr = np.array(vals, dtype=np.float64 if is_float(t.dtype) else t.np_dtype)
             arr = arr.astype(t.np_dtype)
         except (OverflowError, ValueError):
             raise ParseError(f"dense constant values do not fit {t.dtype}", start[2], start[3]) from None

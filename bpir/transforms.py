@@ -11,6 +11,7 @@ from .builder import Builder, inline
 from .ir import Node, Value
 from .passes.dce import dce
 from .pytree import flatten, unflatten
+from .types import is_float
 
 
 def _argnums(argnums, n: int) -> tuple[int, ...]:
@@ -40,7 +41,7 @@ def _check_float(fn, args, nums) -> None:
         if tree != "*":
             continue
         t = leaf_type(leaves[0], names[a])
-        if not t.dtype.startswith("f"):
+        if not is_float(t.dtype):
             raise TypeError(
                 f"grad requires floating-point inputs, but {names[a]} (argnums {a}) is {t}; "
                 "pass it as float, or leave it out of argnums"
@@ -54,7 +55,7 @@ def _grad_tree(args, nums, grads, wrt_types):
     out = []
     for a in nums:
         leaves, tree = flatten(args[a])
-        vals = [g if t.dtype.startswith("f") else None for g, t in (next(it) for _ in leaves)]
+        vals = [g if is_float(t.dtype) else None for g, t in (next(it) for _ in leaves)]
         out.append(unflatten(tree, vals))
     return out
 

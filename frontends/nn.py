@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpir.types import dtype_name
+from bpir.types import dtype_name, is_float
 
 from .tracer import Tracer, active_trace, lift, wrap
 
@@ -21,7 +21,7 @@ def _pair(v) -> tuple[int, int]:
 def sigmoid(x):
     if _traced(x):
         v = lift(x)
-        if not v.dtype.startswith("f"):
+        if not is_float(v.dtype):
             v = active_trace().builder.cast(v, "f64")
         return wrap(active_trace().builder.sigmoid(v))
     x = np.asarray(x)

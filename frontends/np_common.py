@@ -6,6 +6,7 @@ from __future__ import annotations
 from bpir.builder import Builder
 from bpir.errors import ShapeError, TraceError
 from bpir.location import user_location
+from bpir.types import is_float
 
 from .tracer import active_trace, result_dtype, shape_of
 
@@ -36,7 +37,7 @@ def refuse_unless(fn: str, name: str, value, *allowed) -> None:
 
 def float_dtype(*xs) -> str:
     d = result_dtype(*xs)
-    return d if d.startswith("f") else "f64"
+    return d if is_float(d) else "f64"
 
 
 def norm_axis(axis: int, ndim: int) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpir.errors import ShapeError
-from bpir.types import TensorType, dtype_name
+from bpir.types import TensorType, dtype_name, is_float
 
 from .np_common import axes_of, builder, fail, float_dtype, norm_axis, refuse
 from .tracer import lift, shape_of, wrap
@@ -130,13 +130,7 @@ def _arg(fn: str, x, axis, out, keepdims, largest: bool):
     b = builder()
     v = lift(x)
     if not largest:  # order-reversing maps keep the first extreme first (NaN stays NaN)
-        v = (
-            b.logical_not(v)
-            if v.dtype == "bool"
-            else b.neg(v)
-            if v.dtype.startswith("f")
-            else b.bitwise_invert(v)
-        )
+        v = b.logical_not(v) if v.dtype == "bool" else b.neg(v) if is_float(v.dtype) else b.bitwise_invert(v)
     nd = v.type.ndim
     if axis is None:
         r = b.argmax(b.reshape(v, (v.type.size,)), axis=0, keepdims=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpir.errors import ShapeError, TraceError
-from bpir.types import TensorType, dtype_name
+from bpir.types import TensorType, dtype_name, is_float
 
 from . import np_linalg as la
 from . import np_reductions as red
@@ -54,13 +54,13 @@ def _rounding(op: str, x) -> Tracer:
     dt = result_dtype(x)
     if dt == "bool":
         fail(f"np.{op} of a bool array is not supported on traced values")
-    if not dt.startswith("f"):  # integers are already whole (rint alone returns float64)
+    if not is_float(dt):  # integers are already whole (rint alone returns float64)
         return wrap(lift(x, "f64")) if op == "rint" else wrap(lift(x))
     return unary(op, x)
 
 
 def _classify(op: str, int_value, x) -> Tracer:
-    if result_dtype(x).startswith("f"):
+    if is_float(result_dtype(x)):
         return unary(op, x)
     if int_value is None:  # signbit of an integer
         return binary("lt", x, 0)
@@ -69,7 +69,7 @@ def _classify(op: str, int_value, x) -> Tracer:
 
 def _reciprocal(x) -> Tracer:
     dt = result_dtype(x)
-    if dt.startswith("f"):
+    if is_float(dt):
         return unary("reciprocal", x)
     if dt == "bool":
         fail("np.reciprocal of a bool array is not supported on traced values")
@@ -167,7 +167,7 @@ def around(a, decimals=0, out=None):
     """Round half to even; with decimals, NumPy's own scale-rint-unscale."""
     red.refuse("round", out=out)
     dt = result_dtype(a)
-    if not dt.startswith("f"):
+    if not is_float(dt):
         if decimals >= 0:
             return wrap(lift(a))
         fail("np.round of integers with negative decimals is not supported on traced values")

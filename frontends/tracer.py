@@ -12,7 +12,7 @@ from bpir.errors import ShapeError, TraceError
 from bpir.ir import Value
 from bpir.location import user_location
 from bpir.ops.layout import broadcast_shapes
-from bpir.types import dtype_name, to_numpy_dtype
+from bpir.types import dtype_name, is_float, to_numpy_dtype
 
 from . import context
 
@@ -459,7 +459,7 @@ def binary(op: str, a, b, dtype: str | None = None) -> Tracer:
         return elementwise(lambda p, q: binary(op, p, q, dtype), a, b)
     if op == "div" and dtype is None:
         dtype = result_dtype(a, b)
-        if not dtype.startswith("f"):
+        if not is_float(dtype):
             dtype = "f64"  # true division of integers gives float64, as in NumPy
     try:
         broadcast_shapes(shape_of(a), shape_of(b))

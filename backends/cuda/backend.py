@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpir.ir import Graph, Node, Value
+from bpir.passes.memory import VIEW_OPS  # strided views of their input, as the memory plan treats them
 
 from ..array_api import literal
 from ..codegen import Emitter, decompose_missing
@@ -34,7 +35,6 @@ from .runtime import Launch, launch_config, make_runner
 # so is renamed
 DRIVER_NAMES = re.compile(r"ws|results|workspace|forward|launcher|cublas_matmul|cuda|math|np|INF|NAN"
                           r"|[fi](16|32|64)|[ocb]\d+|k\d+_\w*|launch_\w*")  # fmt: skip
-VIEW_OPS = {"broadcast_to", "transpose", "slice", "reshape", "squeeze", "expand_dims"}
 SUPPORTED = (ck.SCALAR_OPS | VIEW_OPS | LayoutOps.OPS | RandomOps.OPS | host.HOST_OPS
              | {"constant", "fused", "reduce_sum", "reduce_max", "reduce_prod", "argmax", "matmul"})  # fmt: skip
 

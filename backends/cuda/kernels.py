@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bpir.types import to_numpy_dtype
+from bpir.types import is_float, to_numpy_dtype
 
 from . import views as cv
 
@@ -160,7 +160,7 @@ def reduce_kernel(name: str, shape, axes, kind: str, body: Body, value: str, out
     rename = [f"i{d} = {v}" for d, v in enumerate(src)]
     arg = kind == "argmax"
     start = {"sum": 0, "prod": 1}
-    ident = cv.literal(start.get(kind, float("-inf")), acc) if acc.startswith("f") else (
+    ident = cv.literal(start.get(kind, float("-inf")), acc) if is_float(acc) else (
         f"{acc}({start[kind]})" if kind in start else f"{acc}({-(2 ** 63) if acc == 'i64' else -(2 ** 31)})")  # fmt: skip
     full_names = [f"full{k}" for k in range(len(full[0]))]
     lin = cv.offset(cv.whole(out, tuple(shape)), [f"i{d}" for d in range(len(shape))])

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpir.types import is_float
+
 from ..array_api import literal as source_literal
 
 NONFINITE = {"inf": "INF", "-inf": "-INF", "nan": "NAN"}  # kernel globals
@@ -135,4 +137,4 @@ def literal(value, dtype: str) -> str:
     """A typed scalar literal in kernel source (casts like ``f32`` are kernel globals)."""
     if dtype == "bool":
         return source_literal(bool(value))
-    return f"{dtype}({source_literal(value if dtype.startswith('f') else int(value), NONFINITE)})"
+    return f"{dtype}({source_literal(value if is_float(dtype) else int(value), NONFINITE)})"

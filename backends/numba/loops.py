@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from bpir.ir import Node, Value
-from bpir.types import to_numpy_dtype
+from bpir.types import is_float, to_numpy_dtype
 
 from ..array_api import literal
 from .fastmath import POLYNOMIAL
@@ -188,7 +188,7 @@ class _Kernel:
         dt = np_name(self._acc_dtype(v))
         if self.kind == "sum":
             return f"{dt}(0)"
-        return f"{dt}(-np.inf)" if v.dtype.startswith("f") else f"np.iinfo({dt}).min"
+        return f"{dt}(-np.inf)" if is_float(v.dtype) else f"np.iinfo({dt}).min"
 
     def _combine(self, acc: str, t: str, pad: str) -> list[str]:
         if self.kind == "sum":
