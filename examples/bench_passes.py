@@ -70,9 +70,9 @@ def _bench(make, sizes: list[int]) -> None:
     for n in sizes:
         g = make(n)
         t0 = time.perf_counter()
-        manager.optimize(g, verify_each=False)
+        report = manager.PassReport()
+        manager.optimize(g, verify_each=False, report=report)
         total = time.perf_counter() - t0
-        report = manager.last_report
         fusion_s = sum(r.seconds for r in report.records if r.name == "fusion")
         growth = f"{total / last:10.1f}" if last else f"{'':>10}"
         per_pass = ", ".join(f"{r.name} {r.seconds * 1e3:.0f}ms" for r in report.records)

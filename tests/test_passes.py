@@ -264,10 +264,11 @@ def test_memory_report_counts_peak_and_bytes():
 
 def test_manager_records_each_pass_and_prints_after_a_named_pass(capsys):
     g = bpir.trace(lambda x: np.exp(x * 1.0) + 0.0, np.ones(4))
-    manager.optimize(g, print_after={"simplify"})
-    names = [r.name for r in manager.last_report.records]
+    report = manager.PassReport()
+    manager.optimize(g, print_after={"simplify"}, report=report)
+    names = [r.name for r in report.records]
     assert names == [name for name, _ in manager.default_pipeline()]
-    assert all(r.seconds >= 0 for r in manager.last_report.records)
+    assert all(r.seconds >= 0 for r in report.records)
     err = capsys.readouterr().err
     assert "IR after simplify" in err and "IR after fold" not in err
 

@@ -30,9 +30,10 @@ def _ir(args) -> int:
     if args.stage in ("forward", "step"):
         print(graph)
         return 0
-    optimized = manager.optimize(graph, print_after=set(args.print_after or ()))
+    passes = manager.PassReport()
+    optimized = manager.optimize(graph, print_after=set(args.print_after or ()), report=passes)
     print(optimized)
-    print(manager.last_report, file=sys.stderr)
+    print(passes, file=sys.stderr)
     print(memory.report(optimized), file=sys.stderr)
     return 0
 

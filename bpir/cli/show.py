@@ -20,8 +20,11 @@ def stage_graph(mdl: m.Model, stage: str, remat: bool = False, print_after=()):
     graph = m.trace(mdl).graph
     if stage == "traced":
         return graph, None
-    optimized = m.user_call(mdl, "optimizing", manager.optimize, graph, print_after=set(print_after))
-    return optimized, manager.last_report
+    passes = manager.PassReport()
+    optimized = m.user_call(
+        mdl, "optimizing", manager.optimize, graph, print_after=set(print_after), report=passes
+    )
+    return optimized, passes
 
 
 def _run(args) -> int:

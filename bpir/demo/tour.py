@@ -41,8 +41,9 @@ def main(argv=None) -> int:
     section("3. One SGD training step, optimized: what each pass changed")
     step = bpir.trace(sgd_step, params, x, labels)
     before = memory.report(step)
-    optimized = manager.optimize(step)
-    print(manager.last_report)
+    passes = manager.PassReport()
+    optimized = manager.optimize(step, report=passes)
+    print(passes)
     after = memory.report(optimized)
     print(
         f"\nbytes moved per step: {before['bytes_moved']:,} before fusion -> {after['bytes_moved']:,} after"

@@ -54,25 +54,24 @@ class PassReport:
         return "\n".join(rows)
 
 
-last_report = PassReport()
-
-
 def optimize(
-    graph: Graph, passes=None, print_after: set[str] | None = None, verify_each: bool | None = None
+    graph: Graph,
+    passes=None,
+    print_after: set[str] | None = None,
+    verify_each: bool | None = None,
+    report: PassReport | None = None,
 ) -> Graph:
-    """Run ``passes`` (names or (name, fn) pairs; the default pipeline when None)."""
-    global last_report
+    """Run ``passes`` (names or (name, fn) pairs; the default pipeline when None); each pass's
+    time and node counts are recorded into ``report`` when one is given."""
     pipeline = _resolve(passes)
     check_pass_names(print_after or (), pipeline, "print_after")
     dump = set(os.environ.get("BPIR_DUMP", "").split(",")) - {""}
     check_pass_names(dump, pipeline, "BPIR_DUMP")
     print_after = set(print_after or ()) | dump
     check = verify_enabled() if verify_each is None else verify_each
-    report = PassReport()
+    report = PassReport() if report is None else report
     with _no_cyclic_gc():
-        graph = _run(graph, pipeline, print_after, check, report)
-    last_report = report
-    return graph
+        return _run(graph, pipeline, print_after, check, report)
 
 
 def check_pass_names(names, pipeline=None, what: str = "print_after") -> None:

@@ -84,8 +84,9 @@ def build(model, backends: list[str], bench: bool = False, profile: bool = False
     backward = m.backward(model, remat=remat)[1]
     compiled = {b: m.compile_model(model, b) for b in backends}
     optimized = compiled[backends[0]].graph
-    m.user_call(model, "optimizing", manager.optimize, traced)
-    pass_report = str(manager.last_report)
+    passes = manager.PassReport()
+    m.user_call(model, "optimizing", manager.optimize, traced, report=passes)
+    pass_report = str(passes)
     times = None
     sections, data = [], {}
     if profile:
