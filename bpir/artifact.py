@@ -50,7 +50,7 @@ def save(f: Compiled, path: str, **options) -> None:
         "options": f.options,
     }
     module = backend_module(f.backend)
-    if hasattr(module, "save_artifact"):
+    if BACKENDS[f.backend].artifact_files:
         manifest["backend_files"] = module.save_artifact(ex, path, **{**f.options, **options})
     manifest["manifest_sha256"] = canonical_sha256(manifest)
     with open(os.path.join(path, "graph.bpir"), "w") as fh:
@@ -96,7 +96,7 @@ def load(path: str) -> Compiled:
     m.types("out_types", graph.outputs)
     module = backend_module(backend)
     options = m.options("options", module.compile_graph)
-    if hasattr(module, "load_artifact"):
+    if BACKENDS[backend].artifact_files:
         _check_backend_files(m, path, backend)
         run, source = module.load_artifact(graph, m.m, path)
     else:
@@ -105,11 +105,7 @@ def load(path: str) -> Compiled:
         run, source = module.compile_graph(graph, **options)
     types = [v.type for v in graph.inputs]
     ex = Executable(graph, run, source, in_tree, out_tree, in_paths, types)
-    f = Compiled(None, backend, options)
-    f._cache["loaded"] = ex
-    f._last = ex
-    f.aot = True
-    return f
+    return Compiled.loaded(backend, options, ex)
 
 
 def _check_backend_files(m: Fields, path: str, backend: str) -> None:

@@ -15,13 +15,20 @@ class BackendInfo(NamedTuple):
     deps: tuple[str, ...]
     takes_paths: bool = False  # compile_graph accepts in_paths/out_paths (argument-path options)
     compiles_on_first_call: bool = False  # a JIT underneath: AOT compiles run it once on zeros
+    artifact_files: bool = False  # save_artifact/load_artifact: the artifact carries backend files
 
 
 BACKENDS = {
     "numpy": BackendInfo("bpir.backends.numpy.backend", ()),
     "numba": BackendInfo("bpir.backends.numba.backend", ("numba",), compiles_on_first_call=True),
     "numba-cuda": BackendInfo("bpir.backends.cuda.backend", ("numba.cuda",), compiles_on_first_call=True),
-    "jax": BackendInfo("bpir.backends.jax.backend", ("jax",), takes_paths=True, compiles_on_first_call=True),
+    "jax": BackendInfo(
+        "bpir.backends.jax.backend",
+        ("jax",),
+        takes_paths=True,
+        compiles_on_first_call=True,
+        artifact_files=True,
+    ),
 }
 
 

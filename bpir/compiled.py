@@ -118,6 +118,16 @@ class Compiled:
         self._last: Executable | None = None
         self.aot = False
 
+    @classmethod
+    def loaded(cls, backend: str, options: dict, ex: Executable) -> Compiled:
+        """A compiled function around one executable built elsewhere (an artifact): called with
+        that signature only, never re-traced."""
+        f = cls(None, backend, options)
+        f._cache["loaded"] = ex
+        f._last = ex
+        f.aot = True
+        return f
+
     def specialize(self, args: tuple) -> Executable:
         from bpir.frontends.trace import leaf_type, trace_function
         from bpir.frontends.tracer import is_weak

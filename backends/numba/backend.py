@@ -123,7 +123,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             continue
         target = em.bind(node.out)
         if node.op == "constant":
-            em.line(f"{target} = {npb._constant(em, node)}", node)
+            em.line(f"{target} = {npb.constant_source(em, node)}", node)
         elif node.op == "matmul":
             out = ws.assign(node.out, node.out.shape, i)
             a, b = matmul_operands(node, args, "np")

@@ -45,7 +45,7 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
             continue
         target = em.bind(node.out)
         if node.op == "constant":
-            em.line(f"{target} = {_constant(em, node)}", node)
+            em.line(f"{target} = {constant_source(em, node)}", node)
         elif node.op in UFUNCS:
             out = f", out={em.name(mem.inplace[i])}" if i in mem.inplace else ""
             em.line(f"{target} = {UFUNCS[node.op]}({', '.join(args)}{out})", node)
@@ -59,7 +59,8 @@ def bind_all(em: Emitter, node: Node) -> str:
     return ", ".join(em.bind(v) for v in node.outputs)
 
 
-def _constant(em: Emitter, node: Node) -> str:
+def constant_source(em: Emitter, node: Node) -> str:
+    """A constant node as source: a typed scalar literal, or a named global holding the array."""
     value = node.attrs["value"]
     if value.ndim == 0:
         return f"{_dt(node.out.dtype)}({literal(value.item())})"
