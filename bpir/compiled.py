@@ -157,6 +157,12 @@ class Compiled:
         return self._last
 
     @property
+    def executable(self) -> Executable:
+        """The current specialisation: its graph, generated code and the backend's program (for
+        backend-specific inspection, e.g. ``bpir.backends.jax.backend.stablehlo(f.executable)``)."""
+        return self._current()
+
+    @property
     def graph(self) -> Graph:
         return self._current().graph
 
@@ -183,17 +189,3 @@ class Compiled:
         from .artifact import save
 
         save(self, path, **options)
-
-    def stablehlo(self) -> str:
-        """The StableHLO text of the compiled module (jax backend)."""
-        return self._backend_extra("stablehlo")
-
-    def cost(self) -> dict:
-        """XLA's cost analysis of the compiled module (jax backend)."""
-        return self._backend_extra("cost")
-
-    def _backend_extra(self, name: str):
-        module = backend_module(self.backend)
-        if not hasattr(module, name):
-            raise NotImplementedError(f"{name}() is not provided by the {self.backend!r} backend")
-        return getattr(module, name)(self._current())

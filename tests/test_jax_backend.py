@@ -50,9 +50,11 @@ def test_float64_and_int64_stay_exact_without_touching_global_config():
 def test_stablehlo_and_cost():
     args = problem()
     f = bpir.compile(sgd_step, backend="jax", example_args=args)
-    text = f.stablehlo()
+    from bpir.backends.jax.backend import cost, stablehlo
+
+    text = stablehlo(f.executable)
     assert "stablehlo.dot_general" in text and "func.func public @main" in text
-    cost = f.cost()
+    cost = cost(f.executable)
     assert cost["flops"] > 2 * 8 * 4 * 8  # at least the first layer's matmul
 
 
