@@ -64,8 +64,12 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, zero):  # pragma: n
                     iy = y * sh - ph + i * dh
                     for v in range(v0):
                         cols[n, r, base + v] = zero
-                    for v in range(v0, v1):
-                        cols[n, r, base + v] = x[n, c, iy, v * sw - pw + j * dw]
+                    if sw == 1:  # unit stride: a loop LLVM vectorises
+                        for v in range(v0, v1):
+                            cols[n, r, base + v] = x[n, c, iy, v - pw + j * dw]
+                    else:
+                        for v in range(v0, v1):
+                            cols[n, r, base + v] = x[n, c, iy, v * sw - pw + j * dw]
                     for v in range(v1, ow):
                         cols[n, r, base + v] = zero
 
@@ -184,6 +188,16 @@ def _max_pool_grad(x, dy, dx, kh, kw, sh, sw, ph, pw):  # pragma: no cover - com
         dx[n, c] = 0
         for y in range(oh):
             for v in range(ow):
+                y0, x0 = y * sh - ph, v * sw - pw
+                if y0 >= 0 and x0 >= 0 and y0 + kh <= h and x0 + kw <= w:  # window inside x
+                    best, by, bx = x[n, c, y0, x0], y0, x0
+                    for i in range(kh):
+                        for j in range(kw):
+                            e = x[n, c, y0 + i, x0 + j]
+                            if e > best or (e != e and best == best):
+                                best, by, bx = e, y0 + i, x0 + j
+                    dx[n, c, by, bx] += dy[n, c, y, v]
+                    continue
                 best, by, bx, found = -np.inf, -1, -1, False
                 for i in range(kh):
                     iy = y * sh - ph + i
