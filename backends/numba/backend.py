@@ -35,6 +35,7 @@ from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
 from ..result_pool import PerThread, ResultPool
 from . import random as numba_random
+from . import windows as numba_windows
 from .cache import load_without_refresh
 from .fastmath import HEADER
 from .loops import kernel_source, loopable, np_name
@@ -130,6 +131,8 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             em.line(f"{target} = np.matmul({a}, {b}, out={out})", node)
         elif node.op in npb.UFUNCS:
             em.line(f"{target} = {npb.UFUNCS[node.op]}({', '.join(args)})", node)
+        elif node.op in numba_windows.OPS:
+            em.line(f"{target} = {numba_windows.expression(node, args)}", node)
         elif node.op in RANDOM:
             em.line(f"{target} = {RANDOM[node.op](node, args)}", node)
         else:
@@ -167,7 +170,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
 def compile_graph(graph: Graph):
     """Return (callable taking and returning NumPy arrays, source of kernels and driver)."""
     kernel_src, driver_src, consts, ws = generate(graph)
-    namespace = {"np": np, "k": numpy_kernels, "rk": numba_random, **consts}
+    namespace = {"np": np, "k": numpy_kernels, "rk": numba_random, "nw": numba_windows, **consts}
     if kernel_src:
         namespace["kernels"] = _kernel_module(kernel_src)
     n_results = ws.results

@@ -1,6 +1,8 @@
 """Benchmark, in one process: the SGD training step (forward, backward, update compiled as one
 graph) of two MLPs and the transcendental chain, on bpir's Numba and NumPy backends against
-hand-written NumPy and ``jax.jit`` of the same computation. Prints medians, ratios to
+hand-written NumPy and ``jax.jit`` of the same computation; then a CNN and a GRU step
+(``bpir.bench.cpu_nets``) on bpir's Numba, NumPy and JAX backends against ``jax.jit``, with
+their cold and warm (disk cache) compile times per backend (skipped by ``--small``). Prints medians, ratios to
 ``jax.jit``, GFLOP/s of the big MLP step (next to OpenBLAS's own sgemm rate here), and the
 cold-compile / disk-cache times of the small MLP step (each measured in a fresh process).
 
@@ -126,7 +128,9 @@ def compile_times() -> list[tuple[float, float]]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--small", action="store_true", help="small MLP and a 1M-element chain only")
+    parser.add_argument(
+        "--small", action="store_true", help="small MLP and a 1M-element chain only (no CNN, GRU)"
+    )
     args = parser.parse_args(argv)
     jax, jax_step, jax_chain = jax_peers()
     rows = [["workload", "bpir numba", "bpir numpy", "numpy hand", "jax.jit", "numba/jax", "note"]]
@@ -168,6 +172,13 @@ def main(argv=None) -> int:
         f"first call {cold:.2f} s (+ imports {imp0:.2f} s = {imp0 + cold:.2f} s)"
     )
     print(f"second process, disk cache: {cached:.2f} s (+ imports {imp1:.2f} s = {imp1 + cached:.2f} s)")
+    if not args.small:
+        from bpir.bench import cpu_nets
+
+        rows = [["workload", *cpu_nets.PEERS, "numba/jax", "bpir jax/jax"]]
+        print(table(rows + cpu_nets.timing_rows(check_agreement, rounds=6, per_round=5)))
+        print("compile, fresh process with an empty bpir cache / second process (imports excluded):")
+        print(table([["model", *cpu_nets.PEERS]] + cpu_nets.compile_rows()))
     return 0
 
 
