@@ -58,10 +58,7 @@ def joint(graph: Graph, wrt: list[int], seed: bool = True) -> Graph:
     the (single, scalar) output's cotangent is 1; otherwise one cotangent input per output."""
     b = Builder(graph.name + "_grad")
     env = {v: b.input(v.type, v.name) for v in graph.inputs}
-    for node in graph.nodes:
-        outs = [Value(v.type) for v in node.outputs]
-        b.nodes.append(Node(node.op, [env[v] for v in node.inputs], node.attrs, outs, node.loc))
-        env.update(zip(node.outputs, outs))
+    b.copy_nodes(graph.nodes, env)
     if seed:
         if len(graph.outputs) != 1 or graph.outputs[0].shape != ():
             shapes = [v.shape for v in graph.outputs]
@@ -125,9 +122,6 @@ def split(graph: Graph, wrt: list[int], remat: bool = False) -> Split:
         env[v] = b.input(v.type, f"r{k}", InputInfo("residual", origin))
     for i, v in enumerate(cts):
         env[v] = b.input(v.type, f"ct{i}", InputInfo("cotangent"))
-    for node in again + grad_nodes:
-        outs = [Value(v.type) for v in node.outputs]
-        b.nodes.append(Node(node.op, [env[v] for v in node.inputs], node.attrs, outs, node.loc))
-        env.update(zip(node.outputs, outs))
+    b.copy_nodes(again + grad_nodes, env)
     backward_graph = dce(b.finish([env[v] for v in j.outputs[n_out:]]))
     return Split(forward, backward_graph, n_out)

@@ -47,6 +47,14 @@ class Builder:
         self.nodes.append(Node(op, list(inputs), attrs, outs, loc))
         return outs[0] if len(outs) == 1 else tuple(outs)
 
+    def copy_nodes(self, nodes, env: dict) -> None:
+        """Append a copy of ``nodes`` (already type-checked) reading ``env[v]`` for each input
+        ``v``; their outputs get fresh values, recorded in ``env``."""
+        for node in nodes:
+            outs = [Value(v.type) for v in node.outputs]
+            self.nodes.append(Node(node.op, [env[v] for v in node.inputs], node.attrs, outs, node.loc))
+            env.update(zip(node.outputs, outs))
+
     def __getattr__(self, op: str):
         if op.startswith("_"):
             raise AttributeError(op)

@@ -8,7 +8,6 @@ from typing import Any
 
 from . import autodiff
 from .builder import Builder, inline
-from .ir import Node, Value
 from .passes.dce import dce
 from .pytree import flatten, unflatten
 from .types import is_float
@@ -105,10 +104,7 @@ def _joint_seeding_first(graph, wrt: list[int]):
         raise TypeError(f"grad needs a floating-point scalar value, got {value.type} (has_aux=True)")
     b = Builder(graph.name + "_grad")
     env = {v: b.input(v.type, v.name) for v in graph.inputs}
-    for node in graph.nodes:
-        outs = [Value(v.type) for v in node.outputs]
-        b.nodes.append(Node(node.op, [env[v] for v in node.inputs], node.attrs, outs, node.loc))
-        env.update(zip(node.outputs, outs))
+    b.copy_nodes(graph.nodes, env)
     wrt_vals = [graph.inputs[i] for i in wrt]
     grads = autodiff.backward(b, graph, env, wrt_vals, [b.scalar(1.0, value.dtype)] + [None] * len(aux))
     grads = [g if g is not None else b.zeros(v.type) for g, v in zip(grads, wrt_vals)]
