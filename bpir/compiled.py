@@ -36,8 +36,13 @@ class Executable:
         return unflatten(self.out_tree, list(outs))
 
     def warm_up(self) -> None:
-        """Run once on zeros of the signature's types, so a JIT underneath (Numba, XLA) compiles
-        every kernel now; values are irrelevant, so floating-point warnings are silenced."""
+        """Build every kernel now: a program that can compile ahead of time does (jax: lower and
+        compile, no data needed, multi-process meshes included); otherwise run once on zeros of
+        the signature's types, whose values are irrelevant (floating-point warnings silenced)."""
+        compile_ahead = getattr(self.run, "compile_ahead", None)
+        if compile_ahead is not None:
+            compile_ahead()
+            return
         with np.errstate(all="ignore"):
             self.run(*(np.zeros(t.shape, t.np_dtype) for t in self.in_types))
 

@@ -192,7 +192,7 @@ def reshape(x, *shape, order: str = "C", newshape=None, **kwargs) -> Tracer:
     if newshape is not None:
         shape = (newshape,)
     if order != "C":
-        _fail(f"reshape(order={order!r}) is not supported; only order='C'")
+        _fail(f"np.reshape: order={order!r} is not supported; only order='C'")
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     x = _tracer(x)

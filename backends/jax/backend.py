@@ -110,6 +110,10 @@ class JaxProgram:
         with jax.enable_x64(True):
             return self.jitted.lower(*self.specs)
 
+    def compile_ahead(self) -> None:
+        """XLA compiles now (its compilation cache serves the first call)."""
+        self.lower().compile()
+
 
 def build_function(graph: Graph, mesh=None) -> tuple[Callable, str]:
     source, consts = generate(graph)
