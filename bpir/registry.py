@@ -50,6 +50,7 @@ class OpDef:
     vjp: VjpRule | None = None
     decompose: Decomposition | None = None
     differentiable: bool = True
+    view: bool = False  # the result can be a strided view of the input (no arithmetic, no copy)
     attr_types: dict[str, AttrType] = field(default_factory=dict)
 
 

@@ -36,7 +36,7 @@ def _broadcast_rule(types, attrs):
 
 register(OpDef("broadcast_to", Kind.BROADCAST, 1, _broadcast_rule, attrs={"shape": REQUIRED},
                attr_types={"shape": ty.SHAPE},
-               vjp=lambda b, n, cts: [b.sum_to(cts[0], n.inputs[0].shape)]))  # fmt: skip
+               vjp=lambda b, n, cts: [b.sum_to(cts[0], n.inputs[0].shape)], view=True))  # fmt: skip
 
 
 # -- reshape, squeeze, expand_dims -----------------------------------------------------------
@@ -76,11 +76,11 @@ def _as_reshape(b, node):
 
 
 register(OpDef("reshape", Kind.LAYOUT, 1, _reshape_rule, attrs={"shape": REQUIRED}, vjp=_reshape_back,
-               attr_types={"shape": ty.SHAPE}))  # fmt: skip
+               attr_types={"shape": ty.SHAPE}, view=True))  # fmt: skip
 register(OpDef("squeeze", Kind.LAYOUT, 1, _squeeze_rule, attrs={"axes": REQUIRED},
-               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}))  # fmt: skip
+               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}, view=True))  # fmt: skip
 register(OpDef("expand_dims", Kind.LAYOUT, 1, _expand_rule, attrs={"axes": REQUIRED},
-               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}))  # fmt: skip
+               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}, view=True))  # fmt: skip
 
 
 # -- transpose -------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def _transpose_vjp(b, node, cts):
 
 
 register(OpDef("transpose", Kind.LAYOUT, 1, _transpose_rule, attrs={"perm": REQUIRED},
-               vjp=_transpose_vjp, attr_types={"perm": ty.AXES}))  # fmt: skip
+               vjp=_transpose_vjp, attr_types={"perm": ty.AXES}, view=True))  # fmt: skip
 
 
 # -- slice and pad (each other's VJP) --------------------------------------------------------
@@ -146,7 +146,7 @@ def _pad_vjp(b, node, cts):
 
 register(OpDef("slice", Kind.LAYOUT, 1, _slice_rule,
                attrs={"start": REQUIRED, "stop": REQUIRED, "step": REQUIRED}, vjp=_slice_vjp,
-               attr_types={"start": ty.SHAPE, "stop": ty.SHAPE, "step": ty.Ints(lo=1)}))  # fmt: skip
+               attr_types={"start": ty.SHAPE, "stop": ty.SHAPE, "step": ty.Ints(lo=1)}, view=True))  # fmt: skip
 register(OpDef("pad", Kind.LAYOUT, 1, _pad_rule,
                attrs={"lo": REQUIRED, "hi": REQUIRED, "interior": REQUIRED, "value": 0.0},
                attr_types={"lo": ty.SHAPE, "hi": ty.SHAPE, "interior": ty.SHAPE, "value": ty.FLOAT},

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import ops  # noqa: F401  (registers the op set: VIEW_OPS is read from it)
 from ..ir import Graph, Value
-from ..registry import Kind, get_op
+from ..registry import OPS, Kind, get_op
 
-VIEW_OPS = {"reshape", "transpose", "broadcast_to", "squeeze", "expand_dims", "slice"}
+# ops whose result may be a strided view of their input, as the registry declares (``OpDef.view``)
+VIEW_OPS = frozenset(name for name, op in OPS.items() if op.view)
 
 
 @dataclass
