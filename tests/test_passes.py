@@ -362,3 +362,18 @@ def test_default_pipeline_preserves_values_on_random_graphs(g):
     args = random_args(g, seed=1)
     for x, y in zip(run(g, *args), run(opt, *args)):
         np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_fold_evaluates_a_node_reading_one_constant_twice():
+    """x @ x.T of a constant is matmul(c, c, transpose_b): the graph fold evaluates has c once."""
+    from bpir.builder import Builder
+    from bpir.passes.fold import fold
+
+    c = np.arange(6.0).reshape(2, 3)
+    b = Builder("f")
+    k = b.const(c)
+    g = b.finish([b.matmul(k, k, transpose_b=True)])
+    folded = fold(g)
+    (out,) = [n for n in folded.nodes if n.outputs[0] is folded.outputs[0]]
+    assert out.op == "constant"  # the matmul was evaluated (dce drops the unused input constant)
+    np.testing.assert_array_equal(out.attrs["value"], c @ c.T)

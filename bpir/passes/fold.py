@@ -28,9 +28,10 @@ def fold(graph: Graph) -> Graph:
             return None
         if not _foldable(node, consts):
             return None
-        single = Graph("fold", list(node.inputs), [node], list(node.outputs))
+        ins = list(dict.fromkeys(node.inputs))  # one parameter per value (matmul(c, c) reads c twice)
+        single = Graph("fold", ins, [node], list(node.outputs))
         run, _ = numpy_backend.compile_graph(single, plan_memory=False)
-        values = run(*[consts[v] for v in node.inputs])
+        values = run(*[consts[v] for v in ins])
         outs = []
         for v, val in zip(node.outputs, values):
             c = b.const(val, v.dtype)
