@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpir.ir import Graph, Node
+from bpir.ir import Graph, Node, Value
 
 HOST_OPS = {"inv", "solve", "det", "slogdet", "cholesky", "qr", "eigh", "svd"}
 
@@ -20,7 +20,10 @@ class HostCall:
     def __init__(self, node: Node, layouts: list[tuple]):
         from ..numpy.backend import compile_graph
 
-        single = Graph(f"host_{node.op}", list(node.inputs), [node], list(node.outputs))
+        # one parameter per operand position (an op may read one value twice, e.g. solve(a, a))
+        params = [Value(v.type, f"in{i}") for i, v in enumerate(node.inputs)]
+        outs = [Value(v.type) for v in node.outputs]
+        single = Graph(f"host_{node.op}", params, [Node(node.op, params, node.attrs, outs, node.loc)], outs)
         self.run, _ = compile_graph(single, plan_memory=False)
         self.layouts = layouts
         self.n_out = len(node.outputs)
