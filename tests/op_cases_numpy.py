@@ -94,7 +94,7 @@ def _linalg(x, b):
     a = _well(x)
     sign, logdet = np.linalg.slogdet(a)
     return (np.linalg.inv(a), np.linalg.solve(a, b), np.linalg.solve(a, b[:, 0]), np.linalg.det(a), sign * logdet,
-            np.linalg.matrix_power(a, 3), np.linalg.matrix_power(a, -2))  # fmt: skip
+            np.linalg.matrix_power(a, 3), np.linalg.matrix_power(a, -2), np.linalg.solve(a, a))  # fmt: skip
 
 
 def _decompositions(x):
