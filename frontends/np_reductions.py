@@ -48,24 +48,23 @@ def _count(x, axis, keepdims, where, dtype):
     return wrap(b.reduce_sum(ones, axes=axes, keepdims=keepdims))
 
 
-def reduce_sum(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    refuse("sum", out=out)
+def _accumulate(name: str, op: str, combine: str, identity, x, axis, dtype, out, keepdims, initial, where):
+    """sum / prod: masked-out elements become the identity, ``initial`` is combined in last."""
+    refuse(name, out=out)
     b = builder()
-    v = _masked("sum", _lifted(x, dtype), where, 0)
-    r = b.reduce_sum(v, axes=axes_of(x, axis), keepdims=keepdims)
+    v = _masked(name, _lifted(x, dtype), where, identity)
+    r = b.emit(op, v, axes=axes_of(x, axis), keepdims=keepdims)
     if initial is not None:
-        r = b.add(r, b.scalar(initial, r.dtype))
+        r = b.emit(combine, r, b.scalar(initial, r.dtype))
     return wrap(r)
+
+
+def reduce_sum(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+    return _accumulate("sum", "reduce_sum", "add", 0, x, axis, dtype, out, keepdims, initial, where)
 
 
 def prod(x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    refuse("prod", out=out)
-    b = builder()
-    v = _masked("prod", _lifted(x, dtype), where, 1)
-    r = b.reduce_prod(v, axes=axes_of(x, axis), keepdims=keepdims)
-    if initial is not None:
-        r = b.mul(r, b.scalar(initial, r.dtype))
-    return wrap(r)
+    return _accumulate("prod", "reduce_prod", "mul", 1, x, axis, dtype, out, keepdims, initial, where)
 
 
 def mean(x, axis=None, dtype=None, out=None, keepdims=False, where=None):

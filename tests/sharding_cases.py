@@ -187,7 +187,7 @@ def worker_main(rank: int, port: int):
     ex = f._current()
     half = slice(rank * 32, (rank + 1) * 32)  # this process's batch shard
     local = {"x": x[half], "labels": labels[half], **{f"p[{k!r}]": w for k, w in p.items()}}
-    args = jsh.from_local(ex.run, [local[path] for path in ex.in_paths], ex.in_paths)
+    args = jsh.from_local(ex.run, [local[path] for path in ex.in_paths])
     losses = []
     for _ in range(STEPS):
         loss, new = unflatten(ex.out_tree, list(ex.run(*args)))

@@ -23,8 +23,6 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from bpir.types import TensorType
 
-Spec = tuple  # one entry per dimension: None | axis name | tuple of axis names
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -164,7 +162,7 @@ def collectives(hlo_text: str) -> dict[str, int]:
     return counts
 
 
-def from_local(program, args_leaves: list, in_paths: list[str]) -> list:
+def from_local(program, args_leaves: list) -> list:
     """Global arrays from each process's local shards (multi-process runs): leaves sharded over a
     mesh axis take this process's slice; replicated leaves are the same in every process."""
     out = []
