@@ -45,12 +45,6 @@ def _q(text: str) -> str:
     return json.dumps(str(text))
 
 
-def _op_label(node: Node) -> str:
-    if node.op == "fused":
-        return "fused " + ", ".join(n.op for n in node.attrs["region"].nodes)
-    return node.op
-
-
 def _fused_summary(node: Node, limit: int = 6) -> str:
     ops = [n.op for n in node.attrs["region"].nodes if n.op != "constant"]
     shown = ", ".join(ops[:limit]) + (f", +{len(ops) - limit}" if len(ops) > limit else "")
