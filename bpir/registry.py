@@ -35,7 +35,8 @@ VjpRule = Callable[["Builder", "Node", list["Value"]], list["Value | None"]]
 # decompose(builder, node) -> replacement outputs built from simpler ops
 Decomposition = Callable[["Builder", "Node"], list["Value"]]
 # impl(*input arrays, **attrs) -> the output array (a tuple of them for a multi-output op), in
-# plain NumPy: the op's meaning, run by constant folding and the eager path (bpir.interpret)
+# plain NumPy: the op's meaning, run by constant folding and the eager path (bpir.interpret);
+# an op without one (fused) is run through its decomposition
 Impl = Callable[..., Any]
 
 
