@@ -1,4 +1,5 @@
-"""The op registry: each op is defined once (attributes, type rule, kind, VJP, decomposition)."""
+"""The op registry: each op is defined once (attributes, type rule, kind, categories, VJP,
+decomposition, reference implementation)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,10 @@ TypeRule = Callable[[list[TensorType], dict[str, Any]], list[TensorType]]
 VjpRule = Callable[["Builder", "Node", list["Value"]], list["Value | None"]]
 # decompose(builder, node) -> replacement outputs built from simpler ops
 Decomposition = Callable[["Builder", "Node"], list["Value"]]
+# impl(*input arrays, **attrs) -> the output array (a tuple of them for a multi-output op), in
+# plain NumPy: the op's meaning, run by constant folding and the eager path (bpir.interpret);
+# an op without one (fused) is run through its decomposition
+Impl = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ class OpDef:
     decompose: Decomposition | None = None
     differentiable: bool = True
     view: bool = False  # the result can be a strided view of the input (no arithmetic, no copy)
+    float_only: bool = False  # defined on floating-point operands only (the type rule refuses others)
     attr_types: dict[str, AttrType] = field(default_factory=dict)
+    impl: Impl | None = None
 
 
 REQUIRED = object()
@@ -104,6 +111,12 @@ def normalize_attrs(op: OpDef, attrs: dict[str, Any]) -> dict[str, Any]:
         else:
             out[name] = default
     return out
+
+
+def ops_without_impl() -> list[str]:
+    """Every registered op lacking a reference implementation (the registry's self-check)."""
+    get_op("constant")  # registers the op set
+    return [op.name for op in OPS.values() if op.impl is None]
 
 
 def untyped_attrs() -> list[str]:

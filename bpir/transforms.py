@@ -1,4 +1,7 @@
-"""grad, value_and_grad, vjp_graphs and custom_vjp: composable with tracing and compiling."""
+"""The transformations' public API: grad, value_and_grad, vjp_graphs and custom_vjp, composable
+with tracing and compiling. Inside a trace a transformation's graph joins the enclosing one
+(``trace_glue``); outside it runs on the reference interpreter (``interpret``, the eager
+executor), which needs no backend."""
 
 from __future__ import annotations
 
@@ -6,11 +9,13 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from . import autodiff
-from .builder import Builder, inline
+from . import autodiff, interpret, trace_glue
+from .builder import Builder
 from .passes.dce import dce
 from .pytree import flatten, unflatten
 from .types import is_float
+
+__all__ = ["custom_vjp", "grad", "value_and_grad", "vjp_graphs"]
 
 
 def _argnums(argnums, n: int) -> tuple[int, ...]:
@@ -27,24 +32,6 @@ def _wrt_leaves(args, nums) -> tuple[list[int], list]:
     counts = [len(flatten(a)[0]) for a in args]
     starts = [sum(counts[:i]) for i in range(len(args))]
     return [starts[a] + k for a in nums for k in range(counts[a])], leaves
-
-
-def _check_float(fn, args, nums) -> None:
-    """Differentiating with respect to an integer or bool argument is an error, as in JAX
-    (integer leaves inside a pytree argument, such as a step count, get None instead)."""
-    from bpir.frontends.trace import arg_names, leaf_type
-
-    names = arg_names(fn, len(args))
-    for a in nums:
-        leaves, tree = flatten(args[a])
-        if tree != "*":
-            continue
-        t = leaf_type(leaves[0], names[a])
-        if not is_float(t.dtype):
-            raise TypeError(
-                f"grad requires floating-point inputs, but {names[a]} (argnums {a}) is {t}; "
-                "pass it as float, or leave it out of argnums"
-            )
 
 
 def _grad_tree(args, nums, grads, wrt_types):
@@ -65,11 +52,9 @@ def value_and_grad(fn: Callable, argnums=0, has_aux: bool = False) -> Callable:
 
     @functools.wraps(fn)
     def wrapped(*args):
-        from bpir.frontends.trace import trace_function
-
         nums = _argnums(argnums, len(args))
-        _check_float(fn, args, nums)
-        t = trace_function(fn, args)
+        trace_glue.check_float_args(fn, args, nums)
+        t = trace_glue.trace(fn, args)
         wrt, leaves = _wrt_leaves(args, nums)
         if has_aux:
             aux_def = _aux_tree(t.out_tree)
@@ -124,42 +109,19 @@ def grad(fn: Callable, argnums=0, has_aux: bool = False) -> Callable:
 
 
 def _run(graph, leaves, captured) -> list:
-    """Inline into the enclosing trace, or (outside any trace) run on the NumPy backend."""
-    from bpir.frontends import context
-    from bpir.frontends.tracer import Tracer, lift, wrap
-
-    if context.current() is not None:
-        args = [lift(x) for x in leaves]
-        args += list(captured)  # values the inner trace closed over belong to this trace
-        return [wrap(v) for v in inline(context.current().builder, graph, args)]
-    if captured:
-        raise RuntimeError("captured values outside a trace")
-    if any(isinstance(x, Tracer) for x in leaves):
-        raise RuntimeError("tracer outside its trace")
-    return list(_numpy_executable(graph)(*leaves))
-
-
-@functools.lru_cache(maxsize=64)
-def _numpy_executable_cached(text: str):
-    from bpir.backends.numpy.backend import compile_graph
-
-    from .parser import parse
-
-    return compile_graph(parse(text))[0]
-
-
-def _numpy_executable(graph):
-    return _numpy_executable_cached(str(graph))
+    """Inline into the enclosing trace, or (outside any trace) run on the reference interpreter."""
+    if trace_glue.in_trace():
+        return trace_glue.inline_into_trace(graph, leaves, captured)
+    trace_glue.check_untraced(leaves, captured)
+    return interpret.run(graph, leaves)
 
 
 def vjp_graphs(fn: Callable, *example_args, argnums=0, remat: bool = False):
     """(forward, backward): forward returns outputs + residuals; backward takes residuals +
     output cotangents and returns the cotangents of the ``argnums`` arguments' leaves. With
     ``remat`` the backward recomputes cheap elementwise values instead of saving them."""
-    from bpir.frontends.trace import trace_function
-
     nums = _argnums(argnums, len(example_args))
-    t = trace_function(fn, example_args)
+    t = trace_glue.trace(fn, example_args)
     wrt, _ = _wrt_leaves(example_args, nums)
     s = autodiff.split(t.graph, wrt, remat=remat)
     return s.forward, s.backward
@@ -180,66 +142,10 @@ class custom_vjp:  # noqa: N801 (JAX's name)
         return self
 
     def __call__(self, *args) -> Any:
-        from bpir.frontends import context
-
-        if context.current() is None or self.fwd is None or self._in_rule:
+        if not trace_glue.in_trace() or self.fwd is None or self._in_rule:
             return self.fn(*args)
         self._in_rule += 1
         try:
-            return self._traced_call(args)
+            return trace_glue.emit_custom_vjp_call(self.__name__, self.fwd, self.bwd, args)
         finally:
             self._in_rule -= 1
-
-    def _traced_call(self, args):
-        from bpir.frontends import context
-        from bpir.frontends.trace import trace_function
-        from bpir.frontends.tracer import lift, wrap
-
-        fwd = trace_function(lambda *a: self.fwd(*a), args, name=self.__name__ + "_fwd")
-        if fwd.captured:
-            raise NotImplementedError("custom_vjp functions must not close over traced values")
-        out_def = fwd.out_tree
-        if not (out_def and out_def[0] in ("tuple", "list") and len(out_def[1]) == 2):
-            raise TypeError("custom_vjp fwd must return (output, residuals)")
-        n_out = _leaves(out_def[1][0])
-        res_def = out_def[1][1]
-        # bwd: residual leaves + output cotangents -> argument cotangents
-        res_types = [v.type for v in fwd.graph.outputs[n_out:]]
-        out_types = [v.type for v in fwd.graph.outputs[:n_out]]
-        in_types = [v.type for v in fwd.graph.inputs]
-
-        def bwd_fn(*flat):
-            res = unflatten(res_def, list(flat[: len(res_types)]))
-            ct = unflatten(out_def[1][0], list(flat[len(res_types) :]))
-            grads = self.bwd(res, ct)
-            if not isinstance(grads, tuple) or len(grads) != len(args):
-                raise TypeError(f"custom_vjp bwd must return a tuple of {len(args)} cotangents")
-            return grads
-
-        specs = res_types + out_types
-        bwd = trace_function(bwd_fn, tuple(specs), name=self.__name__ + "_bwd")
-        bwd_graph = _check_cotangents(bwd.graph, in_types)
-        leaves, _ = flatten(tuple(args))
-        vals = [lift(x) for x in leaves]
-        outs = context.current().builder.custom_vjp_call(
-            *vals, fwd=fwd.graph, bwd=bwd_graph, num_outputs=n_out
-        )
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        return unflatten(out_def[1][0], [wrap(v) for v in outs[:n_out]])
-
-
-def _leaves(d) -> int:
-    if d == "*":
-        return 1
-    if d is None:
-        return 0
-    return sum(_leaves(c) for c in d[-1])
-
-
-def _check_cotangents(graph, types):
-    """Check bwd's cotangents have the arguments' types."""
-    got = [v.type for v in graph.outputs]
-    if got != types:
-        raise TypeError(f"custom_vjp bwd returned {[str(t) for t in got]}, arguments are "
-                        f"{[str(t) for t in types]}")  # fmt: skip
-    return graph

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bpir.registry import get_op
 from bpir.types import dtype_name, is_float
 
 from .tracer import Tracer, active_trace, lift, wrap
@@ -12,6 +13,11 @@ from .tracer import Tracer, active_trace, lift, wrap
 
 def _traced(*xs) -> bool:
     return any(isinstance(x, Tracer) for x in xs)
+
+
+def _eager(op: str, *arrays, **attrs) -> np.ndarray:
+    """``op`` on plain NumPy arrays: its reference implementation (``OpDef.impl``)."""
+    return get_op(op).impl(*(np.asarray(a) for a in arrays), **attrs)
 
 
 def _pair(v) -> tuple[int, int]:
@@ -103,9 +109,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         dt = result_dtype(x, w)
         out = wrap(active_trace().builder.conv2d(lift(x, dt), lift(w, dt), **attrs))
     else:
-        from bpir.backends.numpy.kernels import conv2d as conv
-
-        out = conv(np.asarray(x), np.asarray(w), **attrs)
+        out = _eager("conv2d", x, w, **attrs)
     if b is not None:
         out = out + np.reshape(b, (1, -1, 1, 1))
     return out
@@ -116,9 +120,7 @@ def _pool(kind, x, kernel_size, stride, padding):
                  padding=_pair(padding))  # fmt: skip
     if _traced(x):
         return wrap(active_trace().builder.emit(kind, lift(x), **attrs))
-    from bpir.backends.numpy import kernels as numpy_kernels
-
-    return getattr(numpy_kernels, kind)(np.asarray(x), **attrs)
+    return _eager(kind, x, **attrs)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):

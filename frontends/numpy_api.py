@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpir.errors import ShapeError, TraceError
+from bpir.registry import get_op
 from bpir.types import TensorType, dtype_name, is_float
 
 from . import np_linalg as la
@@ -18,7 +19,8 @@ from .tracer import Tracer, active_trace, binary, lift, power, result_dtype, sha
 
 matmul = la.matmul  # the @ operator (tracer.py)
 
-# ufunc -> op; FLOAT_UNARY ops compute in floating point (integers become float64, as in NumPy)
+# ufunc -> op; float-only ops (OpDef.float_only) compute in floating point (integers become
+# float64, as in NumPy)
 UNARY_UFUNCS = {
     np.negative: "neg", np.exp: "exp", np.log: "log", np.log1p: "log1p", np.expm1: "expm1",
     np.tanh: "tanh", np.sqrt: "sqrt", np.absolute: "abs", np.fabs: "abs", np.sign: "sign",
@@ -27,8 +29,6 @@ UNARY_UFUNCS = {
     np.cosh: "cosh", np.arcsinh: "arcsinh", np.arccosh: "arccosh", np.arctanh: "arctanh",
     np.log2: "log2", np.log10: "log10",
 }  # fmt: skip
-FLOAT_UNARY = {"exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "tan", "arcsin", "arccos",
-               "arctan", "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "log2", "log10"}  # fmt: skip
 BINARY_UFUNCS = {
     np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div",
     np.maximum: "maximum", np.minimum: "minimum", np.greater: "gt", np.greater_equal: "ge",
@@ -97,7 +97,7 @@ def _call_ufunc(ufunc, inputs, dtype, axis=-1):
     if ufunc in UNARY_UFUNCS:
         op = UNARY_UFUNCS[ufunc]
         (x,) = inputs
-        return unary(op, x, dtype=dtype or (float_dtype(x) if op in FLOAT_UNARY else None))
+        return unary(op, x, dtype=dtype or (float_dtype(x) if get_op(op).float_only else None))
     if ufunc in BINARY_UFUNCS:
         return binary(BINARY_UFUNCS[ufunc], *inputs, dtype=dtype)
     if ufunc in FLOAT_BINARY:

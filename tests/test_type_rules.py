@@ -8,13 +8,16 @@ import pytest
 
 from bpir.builder import Builder
 from bpir.errors import ShapeError
-from bpir.ops.elementwise import COMPARISONS, FLOAT_ONLY, LOGICAL
+from bpir.ops.elementwise import COMPARISONS, LOGICAL
+from bpir.registry import OPS, get_op
 from bpir.types import TensorType
 
 DTYPES = ["f16", "f32", "f64", "i32", "i64", "bool"]
 FLOATS = {"f16", "f32", "f64"}
 NUMERIC = FLOATS | {"i32", "i64"}
 # op -> dtypes it accepts (result dtype: the operands' unless the op says otherwise)
+get_op("constant")  # registers the op set
+FLOAT_ONLY = [op.name for op in OPS.values() if op.float_only and op.arity == 1]
 UNARY = {op: FLOATS for op in FLOAT_ONLY} | {"neg": NUMERIC, "logical_not": {"bool"}}
 BINARY = {"sub": NUMERIC, **{op: {"bool"} for op in LOGICAL}}
 BINARY_ANY = ["add", "mul", "maximum", "minimum", *COMPARISONS]  # every dtype

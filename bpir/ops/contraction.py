@@ -5,11 +5,13 @@ convolutions are differentiable to any order."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
-from . import windows
+from . import kernels, windows
 
 
 def _matmul_rule(types, attrs):
@@ -42,10 +44,17 @@ def _matmul_vjp(b, node, cts):
     return [dx, dy]
 
 
+def _matmul_impl(a, b, transpose_a, transpose_b):
+    return np.matmul(
+        np.swapaxes(a, -1, -2) if transpose_a else a, np.swapaxes(b, -1, -2) if transpose_b else b
+    )
+
+
 # transpose_a / transpose_b: the operand's last two axes are swapped before multiplying (BLAS's
 # transpose flags, lax.dot_general's dimension numbers, strided reads on CUDA)
 register(OpDef("matmul", Kind.CONTRACTION, 2, _matmul_rule, attrs={"transpose_a": False, "transpose_b": False},
-               attr_types={"transpose_a": ty.BOOL, "transpose_b": ty.BOOL}, vjp=_matmul_vjp))  # fmt: skip
+               attr_types={"transpose_a": ty.BOOL, "transpose_b": ty.BOOL}, vjp=_matmul_vjp,
+               impl=_matmul_impl))  # fmt: skip
 
 CONV_ATTRS = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": 1}
 CONV_TYPES = {"stride": ty.POSITIVE_PAIR, "padding": ty.NONNEG_PAIR, "dilation": ty.POSITIVE_PAIR,
@@ -122,10 +131,12 @@ def _weight_grad_vjp(b, node, cts):
 
 
 register(OpDef("conv2d", Kind.CONTRACTION, 2, _conv_rule, attrs=dict(CONV_ATTRS), vjp=_conv_vjp,
-               decompose=windows.decompose_conv2d, attr_types=CONV_TYPES))  # fmt: skip
+               decompose=windows.decompose_conv2d, attr_types=CONV_TYPES, impl=kernels.conv2d))  # fmt: skip
 register(OpDef("conv2d_input_grad", Kind.CONTRACTION, 2, _input_grad_rule,
                attrs={**CONV_ATTRS, "input_hw": REQUIRED}, vjp=_input_grad_vjp,
-               decompose=windows.decompose_conv2d_input_grad, attr_types={**CONV_TYPES, "input_hw": ty.NONNEG_PAIR}))  # fmt: skip
+               decompose=windows.decompose_conv2d_input_grad, attr_types={**CONV_TYPES, "input_hw": ty.NONNEG_PAIR},
+               impl=kernels.conv2d_input_grad))  # fmt: skip
 register(OpDef("conv2d_weight_grad", Kind.CONTRACTION, 2, _weight_grad_rule,
                attrs={**CONV_ATTRS, "kernel_hw": REQUIRED}, vjp=_weight_grad_vjp,
-               decompose=windows.decompose_conv2d_weight_grad, attr_types={**CONV_TYPES, "kernel_hw": ty.NONNEG_PAIR}))  # fmt: skip
+               decompose=windows.decompose_conv2d_weight_grad, attr_types={**CONV_TYPES, "kernel_hw": ty.NONNEG_PAIR},
+               impl=kernels.conv2d_weight_grad))  # fmt: skip

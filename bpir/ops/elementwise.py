@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
-from ..types import TensorType, is_float
+from ..types import TensorType, is_float, to_numpy_dtype
+from . import kernels
 
-FLOAT_ONLY = {"exp", "log", "log1p", "expm1", "tanh", "sqrt", "rsqrt", "sin", "cos", "sigmoid",
-              "reciprocal", "erf"}  # fmt: skip
+# op -> NumPy's function of the same meaning (the reference implementation)
+NUMPY_FUNCTIONS = {
+    "neg": np.negative, "exp": np.exp, "log": np.log, "log1p": np.log1p, "expm1": np.expm1,
+    "tanh": np.tanh, "sqrt": np.sqrt, "rsqrt": kernels.rsqrt, "abs": np.abs, "sign": np.sign,
+    "sin": np.sin, "cos": np.cos, "sigmoid": kernels.sigmoid, "reciprocal": np.reciprocal,
+    "erf": kernels.erf, "logical_not": np.logical_not, "add": np.add, "sub": np.subtract,
+    "mul": np.multiply, "div": np.divide, "pow": np.power, "maximum": np.maximum,
+    "minimum": np.minimum, "gt": np.greater, "ge": np.greater_equal, "lt": np.less,
+    "le": np.less_equal, "eq": np.equal, "ne": np.not_equal, "logical_and": np.logical_and,
+    "logical_or": np.logical_or,
+}  # fmt: skip
 COMPARISONS = ("gt", "ge", "lt", "le", "eq", "ne")
 LOGICAL = ("logical_and", "logical_or")
 
@@ -69,23 +81,24 @@ def unbroadcast(b, g, x):
     return b.reduce_sum(g, axes=tuple(range(g.type.ndim)), keepdims=False)
 
 
-def _unary(name, grad=None):
+def _unary(name, grad=None, float_only=True):
     """grad(b, x, y, g) -> dx, where y is the op's output."""
 
     def vjp(b, node, cts):
         (x,), (y,), (g,) = node.inputs, node.outputs, cts
         return [grad(b, x, y, g)]
 
-    rule = _rule(float_only=name in FLOAT_ONLY, no_bool=name == "neg")
-    register(OpDef(name, Kind.ELEMENTWISE, 1, rule,
-                   vjp=vjp if grad else None, differentiable=grad is not None))  # fmt: skip
+    rule = _rule(float_only=float_only, no_bool=name == "neg")
+    register(OpDef(name, Kind.ELEMENTWISE, 1, rule, vjp=vjp if grad else None,
+                   differentiable=grad is not None, float_only=float_only,
+                   impl=NUMPY_FUNCTIONS[name]))  # fmt: skip
 
 
 def _s(b, v, like):
     return b.scalar(v, like.dtype)
 
 
-_unary("neg", lambda b, x, y, g: b.neg(g))
+_unary("neg", lambda b, x, y, g: b.neg(g), float_only=False)
 _unary("exp", lambda b, x, y, g: b.mul(g, y))
 _unary("log", lambda b, x, y, g: b.div(g, x))
 _unary("log1p", lambda b, x, y, g: b.div(g, b.add(x, _s(b, 1, x))))
@@ -93,8 +106,8 @@ _unary("expm1", lambda b, x, y, g: b.mul(g, b.add(y, _s(b, 1, y))))
 _unary("tanh", lambda b, x, y, g: b.mul(g, b.sub(_s(b, 1, y), b.mul(y, y))))
 _unary("sqrt", lambda b, x, y, g: b.div(g, b.mul(y, _s(b, 2, y))))
 _unary("rsqrt", lambda b, x, y, g: b.mul(g, b.mul(_s(b, -0.5, y), b.div(y, x))))
-_unary("abs", lambda b, x, y, g: b.mul(g, b.sign(x)))
-_unary("sign")
+_unary("abs", lambda b, x, y, g: b.mul(g, b.sign(x)), float_only=False)
+_unary("sign", float_only=False)
 _unary("sin", lambda b, x, y, g: b.mul(g, b.cos(x)))
 _unary("cos", lambda b, x, y, g: b.neg(b.mul(g, b.sin(x))))
 _unary("sigmoid", lambda b, x, y, g: b.mul(g, b.mul(y, b.sub(_s(b, 1, y), y))))
@@ -103,7 +116,8 @@ _unary(
     "erf",
     lambda b, x, y, g: b.mul(g, b.mul(_s(b, 2 / math.sqrt(math.pi), x), b.exp(b.neg(b.mul(x, x))))),
 )
-register(OpDef("logical_not", Kind.ELEMENTWISE, 1, _rule(bool_only=True), differentiable=False))
+register(OpDef("logical_not", Kind.ELEMENTWISE, 1, _rule(bool_only=True), differentiable=False,
+               impl=np.logical_not))  # fmt: skip
 
 
 def _binary(name, grad=None, **rule):
@@ -115,7 +129,7 @@ def _binary(name, grad=None, **rule):
         return [gx and unbroadcast(b, gx, x), gy and unbroadcast(b, gy, y)]
 
     register(OpDef(name, Kind.ELEMENTWISE, 2, _rule(**rule), vjp=vjp if grad else None,
-                   differentiable=grad is not None))  # fmt: skip
+                   differentiable=grad is not None, impl=NUMPY_FUNCTIONS[name]))  # fmt: skip
 
 
 def _pow_grad(b, x, y, out, g):
@@ -164,6 +178,7 @@ def _cast_vjp(b, node, cts):
     return [b.cast(g, x.dtype) if is_float(x.dtype) and is_float(g.dtype) else None]
 
 
-register(OpDef("where", Kind.ELEMENTWISE, 3, _where_rule, vjp=_where_vjp))
+register(OpDef("where", Kind.ELEMENTWISE, 3, _where_rule, vjp=_where_vjp, impl=np.where))
 register(OpDef("cast", Kind.ELEMENTWISE, 1, _cast_rule, attrs={"dtype": REQUIRED}, vjp=_cast_vjp,
-                 attr_types={"dtype": ty.DTYPE}))  # fmt: skip
+               attr_types={"dtype": ty.DTYPE},
+               impl=lambda x, dtype: np.asarray(x).astype(to_numpy_dtype(dtype))))  # fmt: skip

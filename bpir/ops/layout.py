@@ -8,6 +8,7 @@ from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
+from . import kernels
 
 
 def _axis(axis: int, ndim: int) -> int:
@@ -36,7 +37,7 @@ def _broadcast_rule(types, attrs):
 
 register(OpDef("broadcast_to", Kind.BROADCAST, 1, _broadcast_rule, attrs={"shape": REQUIRED},
                attr_types={"shape": ty.SHAPE},
-               vjp=lambda b, n, cts: [b.sum_to(cts[0], n.inputs[0].shape)], view=True))  # fmt: skip
+               vjp=lambda b, n, cts: [b.sum_to(cts[0], n.inputs[0].shape)], view=True, impl=np.broadcast_to))  # fmt: skip
 
 
 # -- reshape, squeeze, expand_dims -----------------------------------------------------------
@@ -76,11 +77,14 @@ def _as_reshape(b, node):
 
 
 register(OpDef("reshape", Kind.LAYOUT, 1, _reshape_rule, attrs={"shape": REQUIRED}, vjp=_reshape_back,
-               attr_types={"shape": ty.SHAPE}, view=True))  # fmt: skip
+               attr_types={"shape": ty.SHAPE}, view=True,
+               impl=lambda x, shape: np.reshape(x, shape)))  # fmt: skip
 register(OpDef("squeeze", Kind.LAYOUT, 1, _squeeze_rule, attrs={"axes": REQUIRED},
-               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}, view=True))  # fmt: skip
+               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}, view=True,
+               impl=lambda x, axes: np.squeeze(x, axis=axes)))  # fmt: skip
 register(OpDef("expand_dims", Kind.LAYOUT, 1, _expand_rule, attrs={"axes": REQUIRED},
-               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}, view=True))  # fmt: skip
+               vjp=_reshape_back, decompose=_as_reshape, attr_types={"axes": ty.INTS}, view=True,
+               impl=lambda x, axes: np.expand_dims(x, axes)))  # fmt: skip
 
 
 # -- transpose -------------------------------------------------------------------------------
@@ -98,7 +102,8 @@ def _transpose_vjp(b, node, cts):
 
 
 register(OpDef("transpose", Kind.LAYOUT, 1, _transpose_rule, attrs={"perm": REQUIRED},
-               vjp=_transpose_vjp, attr_types={"perm": ty.AXES}, view=True))  # fmt: skip
+               vjp=_transpose_vjp, attr_types={"perm": ty.AXES}, view=True,
+               impl=lambda x, perm: np.transpose(x, perm)))  # fmt: skip
 
 
 # -- slice and pad (each other's VJP) --------------------------------------------------------
@@ -127,6 +132,10 @@ def _slice_vjp(b, node, cts):
     return [b.pad(g, lo=lo, hi=hi, interior=interior, value=0.0)]
 
 
+def _slice_impl(x, start, stop, step):
+    return x[tuple(slice(a, z, s) for a, z, s in zip(start, stop, step))]
+
+
 def _pad_rule(types, attrs):
     (t,) = types
     lo, hi, interior = attrs["lo"], attrs["hi"], attrs["interior"]
@@ -146,11 +155,12 @@ def _pad_vjp(b, node, cts):
 
 register(OpDef("slice", Kind.LAYOUT, 1, _slice_rule,
                attrs={"start": REQUIRED, "stop": REQUIRED, "step": REQUIRED}, vjp=_slice_vjp,
-               attr_types={"start": ty.SHAPE, "stop": ty.SHAPE, "step": ty.Ints(lo=1)}, view=True))  # fmt: skip
+               attr_types={"start": ty.SHAPE, "stop": ty.SHAPE, "step": ty.Ints(lo=1)}, view=True,
+               impl=_slice_impl))  # fmt: skip
 register(OpDef("pad", Kind.LAYOUT, 1, _pad_rule,
                attrs={"lo": REQUIRED, "hi": REQUIRED, "interior": REQUIRED, "value": 0.0},
                attr_types={"lo": ty.SHAPE, "hi": ty.SHAPE, "interior": ty.SHAPE, "value": ty.FLOAT},
-               vjp=_pad_vjp))  # fmt: skip
+               vjp=_pad_vjp, impl=kernels.pad))  # fmt: skip
 
 
 # -- concatenate -----------------------------------------------------------------------------
@@ -186,4 +196,5 @@ def _concat_vjp(b, node, cts):
 
 
 register(OpDef("concatenate", Kind.LAYOUT, None, _concat_rule, attrs={"axis": REQUIRED},
-               vjp=_concat_vjp, attr_types={"axis": ty.INT}))  # fmt: skip
+               vjp=_concat_vjp, attr_types={"axis": ty.INT},
+               impl=lambda *xs, axis: np.concatenate(xs, axis=axis)))  # fmt: skip

@@ -187,11 +187,12 @@ def _svd_vjp(b, node, cts):
     return [b.matmul(scaled, vh)]
 
 
-register(OpDef("inv", Kind.OTHER, 1, _same, vjp=_inv_vjp))
-register(OpDef("solve", Kind.OTHER, 2, _solve_rule, vjp=_solve_vjp))
-register(OpDef("det", Kind.OTHER, 1, _det_rule, vjp=_det_vjp))
-register(OpDef("slogdet", Kind.OTHER, 1, _slogdet_rule, vjp=_slogdet_vjp))
-register(OpDef("cholesky", Kind.OTHER, 1, _same, vjp=_cholesky_vjp))
-register(OpDef("qr", Kind.OTHER, 1, _qr_rule, vjp=_qr_vjp))
-register(OpDef("eigh", Kind.OTHER, 1, _eigh_rule, vjp=_eigh_vjp))
-register(OpDef("svd", Kind.OTHER, 1, _svd_rule, vjp=_svd_vjp))
+register(OpDef("inv", Kind.OTHER, 1, _same, vjp=_inv_vjp, impl=np.linalg.inv))
+register(OpDef("solve", Kind.OTHER, 2, _solve_rule, vjp=_solve_vjp, impl=np.linalg.solve))
+register(OpDef("det", Kind.OTHER, 1, _det_rule, vjp=_det_vjp, impl=np.linalg.det))
+register(OpDef("slogdet", Kind.OTHER, 1, _slogdet_rule, vjp=_slogdet_vjp, impl=np.linalg.slogdet))
+register(OpDef("cholesky", Kind.OTHER, 1, _same, vjp=_cholesky_vjp, impl=np.linalg.cholesky))
+register(OpDef("qr", Kind.OTHER, 1, _qr_rule, vjp=_qr_vjp, impl=lambda a: np.linalg.qr(a, mode="reduced")))
+register(OpDef("eigh", Kind.OTHER, 1, _eigh_rule, vjp=_eigh_vjp, impl=np.linalg.eigh))
+register(OpDef("svd", Kind.OTHER, 1, _svd_rule, vjp=_svd_vjp,
+               impl=lambda a: np.linalg.svd(a, full_matrices=False)))  # fmt: skip

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ..errors import ShapeError
 from ..registry import Kind, OpDef, register
 from ..types import TensorType, is_int
@@ -24,6 +26,11 @@ NUMPY_NAMES = {
     "bitwise_or": "bitwise_or", "bitwise_xor": "bitwise_xor", "bitwise_invert": "invert",
     "left_shift": "left_shift", "right_shift": "right_shift",
 }  # fmt: skip
+
+
+def _numpy(name: str):
+    """The op's reference implementation: NumPy's function of the same meaning."""
+    return getattr(np, NUMPY_NAMES[name])
 
 
 def _s(b, v, like):
@@ -45,9 +52,10 @@ def _unary(name, grad=None, dtype=None):
         (x,), (y,), (g,) = node.inputs, node.outputs, cts
         return [grad(b, x, y, g)]
 
-    rule = _rule(result_dtype=dtype, float_only=dtype is None)
-    register(OpDef(name, Kind.ELEMENTWISE, 1, rule, vjp=vjp if grad else None,
-                   differentiable=grad is not None))  # fmt: skip
+    float_only = dtype is None
+    register(OpDef(name, Kind.ELEMENTWISE, 1, _rule(result_dtype=dtype, float_only=float_only),
+                   vjp=vjp if grad else None, differentiable=grad is not None,
+                   float_only=float_only, impl=_numpy(name)))  # fmt: skip
 
 
 def _sq(b, x):
@@ -72,7 +80,8 @@ for _name in ("isnan", "isinf", "isfinite", "signbit"):
 
 
 def _binary(name, grad=None, rule=None):
-    """grad(b, x, y, out, g) -> (dx, dy) before un-broadcasting of scalar operands."""
+    """grad(b, x, y, out, g) -> (dx, dy) before un-broadcasting of scalar operands; without a
+    ``rule`` the op is float-only."""
 
     def vjp(b, node, cts):
         (x, y), (out,), (g,) = node.inputs, node.outputs, cts
@@ -80,7 +89,8 @@ def _binary(name, grad=None, rule=None):
         return [gx and unbroadcast(b, gx, x), gy and unbroadcast(b, gy, y)]
 
     register(OpDef(name, Kind.ELEMENTWISE, 2, rule or _rule(float_only=True),
-                   vjp=vjp if grad else None, differentiable=grad is not None))  # fmt: skip
+                   vjp=vjp if grad else None, differentiable=grad is not None,
+                   float_only=rule is None, impl=_numpy(name)))  # fmt: skip
 
 
 def _atan2_grad(b, y, x, out, g):
@@ -119,4 +129,5 @@ _binary("remainder", _remainder_grad, rule=_no_bool)
 _binary("logical_xor", rule=_rule(bool_only=True))
 for _name in ("bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"):
     _binary(_name, rule=_int_rule)
-register(OpDef("bitwise_invert", Kind.ELEMENTWISE, 1, _int_rule, differentiable=False))
+register(OpDef("bitwise_invert", Kind.ELEMENTWISE, 1, _int_rule, differentiable=False,
+               impl=_numpy("bitwise_invert")))  # fmt: skip

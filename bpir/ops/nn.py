@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
-from ..types import TensorType, is_int
-from . import windows
+from ..types import TensorType, is_int, to_numpy_dtype
+from . import kernels, windows
 
 POOL_ATTRS = {"kernel": REQUIRED, "stride": REQUIRED, "padding": (0, 0)}
 POOL_TYPES = {"kernel": ty.POSITIVE_PAIR, "stride": ty.POSITIVE_PAIR, "padding": ty.NONNEG_PAIR}
@@ -64,18 +66,18 @@ def _avg_pool_vjp(b, node, cts):
 
 
 register(OpDef("max_pool2d", Kind.OTHER, 1, _pool_rule, attrs=dict(POOL_ATTRS), vjp=_max_pool_vjp,
-               decompose=windows.decompose_max_pool2d, attr_types=POOL_TYPES))  # fmt: skip
+               decompose=windows.decompose_max_pool2d, attr_types=POOL_TYPES, impl=kernels.max_pool2d))  # fmt: skip
 register(OpDef("max_pool2d_grad", Kind.OTHER, 2, _max_pool_grad_rule, attrs=dict(POOL_ATTRS),
                vjp=_max_pool_grad_vjp, decompose=windows.decompose_max_pool2d_grad,
-               attr_types=POOL_TYPES))  # fmt: skip
+               attr_types=POOL_TYPES, impl=kernels.max_pool2d_grad))  # fmt: skip
 # avg_pool2d counts padding in the divisor (PyTorch's count_include_pad=True default).
 register(OpDef("avg_pool2d", Kind.OTHER, 1, _pool_rule, attrs=dict(POOL_ATTRS), vjp=_avg_pool_vjp,
-               decompose=windows.decompose_avg_pool2d, attr_types=POOL_TYPES))  # fmt: skip
+               decompose=windows.decompose_avg_pool2d, attr_types=POOL_TYPES, impl=kernels.avg_pool2d))  # fmt: skip
 register(OpDef("avg_pool2d_grad", Kind.OTHER, 1, _avg_pool_grad_rule,
                attrs={**POOL_ATTRS, "input_hw": REQUIRED},
                vjp=lambda b, n, cts: [b.avg_pool2d(cts[0], **_pool_attrs(n))],
                decompose=windows.decompose_avg_pool2d_grad,
-               attr_types={**POOL_TYPES, "input_hw": ty.NONNEG_PAIR}))  # fmt: skip
+               attr_types={**POOL_TYPES, "input_hw": ty.NONNEG_PAIR}, impl=kernels.avg_pool2d_grad))  # fmt: skip
 
 
 # -- gathers ---------------------------------------------------------------------------------
@@ -119,10 +121,11 @@ def _scatter_vjp(b, node, cts):
 
 # Out-of-range indices are an error in NumPy; compiled backends do not check them.
 register(OpDef("take_along_axis", Kind.OTHER, 2, _take_rule, attrs={"axis": REQUIRED},
-               vjp=_take_vjp, attr_types={"axis": ty.INT}))  # fmt: skip
+               vjp=_take_vjp, attr_types={"axis": ty.INT},
+               impl=lambda x, idx, axis: np.take_along_axis(x, idx, axis=axis)))  # fmt: skip
 register(OpDef("scatter_add_along_axis", Kind.OTHER, 2, _scatter_rule,
                attrs={"axis": REQUIRED, "dim": REQUIRED}, vjp=_scatter_vjp,
-               attr_types={"axis": ty.NONNEG, "dim": ty.NONNEG}))  # fmt: skip
+               attr_types={"axis": ty.NONNEG, "dim": ty.NONNEG}, impl=kernels.scatter_add_along_axis))  # fmt: skip
 
 
 def _one_hot_rule(types, a):
@@ -134,4 +137,5 @@ def _one_hot_rule(types, a):
 
 register(OpDef("one_hot", Kind.OTHER, 1, _one_hot_rule,
                attrs={"num_classes": REQUIRED, "dtype": "f32"}, differentiable=False,
-               attr_types={"num_classes": ty.NONNEG, "dtype": ty.DTYPE}))  # fmt: skip
+               attr_types={"num_classes": ty.NONNEG, "dtype": ty.DTYPE},
+               impl=lambda labels, num_classes, dtype: kernels.one_hot(labels, num_classes, to_numpy_dtype(dtype))))  # fmt: skip

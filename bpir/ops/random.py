@@ -9,7 +9,8 @@ from __future__ import annotations
 from .. import attr_types as ty
 from ..errors import ShapeError
 from ..registry import REQUIRED, Kind, OpDef, register
-from ..types import TensorType
+from ..types import TensorType, to_numpy_dtype
+from . import kernels
 
 UNIFORM_DTYPES = ("f32", "f64")
 
@@ -40,7 +41,8 @@ def _uniform_rule(types, a):
 
 
 register(OpDef("random_split", Kind.OTHER, 1, _split_rule, attrs={"num": REQUIRED},
-               attr_types={"num": ty.POSITIVE}, differentiable=False))  # fmt: skip
+               attr_types={"num": ty.POSITIVE}, differentiable=False, impl=kernels.random_split))  # fmt: skip
 register(OpDef("random_uniform", Kind.OTHER, 1, _uniform_rule,
                attrs={"shape": REQUIRED, "dtype": "f32"}, attr_types={"shape": ty.SHAPE, "dtype": ty.DTYPE},
-               differentiable=False))  # fmt: skip
+               differentiable=False,
+               impl=lambda key, shape, dtype: kernels.random_uniform(key, shape, to_numpy_dtype(dtype))))  # fmt: skip

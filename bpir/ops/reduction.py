@@ -58,13 +58,16 @@ def _max_vjp(b, node, cts):
 
 register(OpDef("reduce_sum", Kind.REDUCTION, 1, _reduce_rule,
                attrs={"axes": REQUIRED, "keepdims": False}, vjp=_sum_vjp,
-               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL}))  # fmt: skip
+               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL},
+               impl=lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)))  # fmt: skip
 register(OpDef("reduce_max", Kind.REDUCTION, 1, _reduce_rule,
                attrs={"axes": REQUIRED, "keepdims": False}, vjp=_max_vjp,
-               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL}))  # fmt: skip
+               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL},
+               impl=lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims)))  # fmt: skip
 register(OpDef("argmax", Kind.REDUCTION, 1, _argmax_rule,
                attrs={"axis": REQUIRED, "keepdims": False}, differentiable=False,
-               attr_types={"axis": ty.NONNEG, "keepdims": ty.BOOL}))  # fmt: skip
+               attr_types={"axis": ty.NONNEG, "keepdims": ty.BOOL},
+               impl=lambda x, axis, keepdims: np.argmax(x, axis=axis, keepdims=keepdims)))  # fmt: skip
 
 
 def _prod_vjp(b, node, cts):
@@ -91,4 +94,5 @@ def _prod_vjp(b, node, cts):
 
 register(OpDef("reduce_prod", Kind.REDUCTION, 1, _reduce_rule,
                attrs={"axes": REQUIRED, "keepdims": False}, vjp=_prod_vjp,
-               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL}))  # fmt: skip
+               attr_types={"axes": ty.AXES, "keepdims": ty.BOOL},
+               impl=lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims, dtype=x.dtype)))  # fmt: skip

@@ -92,12 +92,23 @@ def _cumprod_decompose(b, node):
     return [from_last(b, b.reduce_prod(terms, axes=(2,)), perm, shape)]
 
 
+def _scan_impl(fn):
+    """cumsum / cumprod in the operand's dtype (NumPy widens small integers); reverse by flips."""
+
+    def impl(x, axis, reverse):
+        if not reverse:
+            return fn(x, axis=axis, dtype=x.dtype)
+        return np.flip(fn(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+
+    return impl
+
+
 SCAN_ATTRS = {"axis": REQUIRED, "reverse": False}
 SCAN_TYPES = {"axis": ty.NONNEG, "reverse": ty.BOOL}
 register(OpDef("cumsum", Kind.OTHER, 1, _axis_rule(), attrs=dict(SCAN_ATTRS), attr_types=dict(SCAN_TYPES), vjp=_cumsum_vjp,
-               decompose=_cumsum_decompose))  # fmt: skip
+               decompose=_cumsum_decompose, impl=_scan_impl(np.cumsum)))  # fmt: skip
 register(OpDef("cumprod", Kind.OTHER, 1, _axis_rule(), attrs=dict(SCAN_ATTRS), attr_types=dict(SCAN_TYPES), vjp=_cumprod_vjp,
-               decompose=_cumprod_decompose))  # fmt: skip
+               decompose=_cumprod_decompose, impl=_scan_impl(np.cumprod)))  # fmt: skip
 
 
 # -- argsort (stable, ascending) and searchsorted --------------------------------------------
@@ -121,7 +132,8 @@ def _argsort_decompose(b, node):
 
 
 register(OpDef("argsort", Kind.OTHER, 1, _axis_rule("i64"), attrs={"axis": REQUIRED},
-               attr_types={"axis": ty.NONNEG}, differentiable=False, decompose=_argsort_decompose))  # fmt: skip
+               attr_types={"axis": ty.NONNEG}, differentiable=False, decompose=_argsort_decompose,
+               impl=lambda x, axis: np.argsort(x, axis=axis, stable=True).astype(np.int64)))  # fmt: skip
 
 
 def _searchsorted_rule(types, a):
@@ -144,4 +156,5 @@ def _searchsorted_decompose(b, node):
 
 
 register(OpDef("searchsorted", Kind.OTHER, 2, _searchsorted_rule, attrs={"side": "left"},
-               attr_types={"side": ty.OneOf("left", "right")}, differentiable=False, decompose=_searchsorted_decompose))  # fmt: skip
+               attr_types={"side": ty.OneOf("left", "right")}, differentiable=False, decompose=_searchsorted_decompose,
+               impl=lambda s, v, side: np.searchsorted(s, v, side=side).astype(np.int64)))  # fmt: skip

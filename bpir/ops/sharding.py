@@ -30,4 +30,4 @@ def _rule(types, attrs):
 
 register(OpDef("sharding_constraint", Kind.OTHER, 1, _rule, attrs={"spec": REQUIRED}, attr_types={"spec": ty.SPEC},
                vjp=lambda b, n, cts: [b.emit("sharding_constraint", cts[0], spec=n.attrs["spec"])],
-               decompose=lambda b, n: [n.inputs[0]]))  # fmt: skip
+               decompose=lambda b, n: [n.inputs[0]], impl=lambda x, spec: x))  # fmt: skip

@@ -6,11 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import attr_types as ty
+from .. import interpret
 from ..builder import inline
 from ..errors import ShapeError
 from ..ir import Node, Value
 from ..registry import REQUIRED, Kind, OpDef, register
-from ..types import TensorType, dtype_name
+from ..types import TensorType, dtype_name, to_numpy_dtype
+from . import kernels
 
 
 def _constant_rule(types, a):
@@ -28,16 +30,17 @@ def _iota_rule(types, a):
 
 
 register(OpDef("constant", Kind.SOURCE, 0, _constant_rule, attrs={"value": REQUIRED},
-               differentiable=False, attr_types={"value": ty.ARRAY}))  # fmt: skip
+               differentiable=False, attr_types={"value": ty.ARRAY}, impl=lambda value: value))  # fmt: skip
 register(OpDef("iota", Kind.SOURCE, 0, _iota_rule,
                attrs={"shape": REQUIRED, "axis": 0, "dtype": "i64"}, differentiable=False,
-               attr_types={"shape": ty.SHAPE, "axis": ty.NONNEG, "dtype": ty.DTYPE}))  # fmt: skip
+               attr_types={"shape": ty.SHAPE, "axis": ty.NONNEG, "dtype": ty.DTYPE},
+               impl=lambda shape, axis, dtype: kernels.iota(shape, axis, to_numpy_dtype(dtype))))  # fmt: skip
 
 
 # stop_gradient: the identity whose gradient is zero (log-sum-exp's max shift, straight-through
 # estimators). Autodiff stops at it; after autodiff it is the identity (simplify removes it).
 register(OpDef("stop_gradient", Kind.OTHER, 1, lambda types, a: [types[0]], differentiable=False,
-               decompose=lambda b, node: [node.inputs[0]]))  # fmt: skip
+               decompose=lambda b, node: [node.inputs[0]], impl=lambda x: x))  # fmt: skip
 
 
 # -- custom_vjp_call: a function with a user-given VJP ---------------------------------------
@@ -82,7 +85,12 @@ def _custom_vjp(b, node, cts):
     return grads
 
 
+def _custom_impl(*args, fwd, bwd, num_outputs):
+    """The primal computation: the fwd graph, residuals included (as the node's outputs are)."""
+    return tuple(interpret.run(fwd, args))
+
+
 register(OpDef("custom_vjp_call", Kind.OTHER, None, _custom_rule,
                attrs={"fwd": REQUIRED, "bwd": REQUIRED, "num_outputs": REQUIRED},
                attr_types={"fwd": ty.REGION, "bwd": ty.REGION, "num_outputs": ty.NONNEG},
-               vjp=_custom_vjp))  # fmt: skip
+               vjp=_custom_vjp, impl=_custom_impl))  # fmt: skip
