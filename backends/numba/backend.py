@@ -34,10 +34,10 @@ from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
 from ..result_pool import PerThread, ResultPool
+from . import fastmath
 from . import random as numba_random
 from . import windows as numba_windows
 from .cache import load_without_refresh
-from .fastmath import HEADER
 from .loops import kernel_source, loopable, np_name
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
@@ -107,7 +107,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     )
     em.rename_inputs(DRIVER_NAMES)
     em.line("ws, results = per_thread.get()")
-    kernels = ["# bpir generated loop kernels\n" + HEADER]
+    kernels: list[str] = []
     by_body: dict[str, str] = {}  # kernels identical up to their name are compiled once
     for i, node in enumerate(graph.nodes):
         args = [em.name(v) for v in node.inputs]
@@ -115,7 +115,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             body = kernel_source(_ANY_NAME, node)
             name = by_body.get(body)
             if name is None:
-                name = by_body[body] = f"fused_{len(kernels)}"
+                name = by_body[body] = f"fused_{len(kernels) + 1}"
                 kernels.append("\n\n" + body.replace(_ANY_NAME, name))
             _call_kernel(em, ws, node, name, args, i)
             continue
@@ -137,8 +137,19 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             em.line(f"{target} = {RANDOM[node.op](node, args)}", node)
         else:
             em.line(f"{target} = {npb.EXPRESSIONS[node.op](node, args)}", node)
-    source = em.finish()
-    return ("".join(kernels) if len(kernels) > 1 else ""), source, em.globals, ws
+    return _kernel_module_source(kernels), em.finish(), em.globals, ws
+
+
+def _kernel_module_source(kernels: list[str]) -> str:
+    """The kernels under the imports they need (the vectorisable math from ``fastmath``)."""
+    if not kernels:
+        return ""
+    body = "".join(kernels)
+    head = (
+        "# bpir generated loop kernels\nimport math\n\nimport numpy as np\nfrom numba import njit, prange\n"
+    )
+    helpers = fastmath.import_line(body)
+    return head + ("\n" + helpers if helpers else "") + body
 
 
 def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int) -> None:
