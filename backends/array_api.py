@@ -34,8 +34,9 @@ def elementwise_calls(xp: str, **overrides: str) -> dict[str, str]:
     return {op: f"{xp}.{fn}" for op, fn in ELEMENTWISE.items()} | overrides
 
 
-def dtype_of(xp: str, name: str) -> str:
-    """Source naming a dtype of the IR's fixed set (``np.float32``); other names are refused."""
+def dtype_of(name: str, xp: str = "np") -> str:
+    """Source naming a dtype of the IR's fixed set in the array module ``xp`` (``np.float32``,
+    ``jnp.float32``): the one dtype spelling of every backend; other names are refused."""
     if type(name) is not str or name not in DTYPES:
         raise TypeError(f"refusing to put {name!r:.80} into generated source: not a dtype name")
     return f"{xp}.{to_numpy_dtype(name).name}"
@@ -99,7 +100,7 @@ def index(node: Node) -> str:
 
 def _scan(xp: str, fn: str, node: Node, x: str) -> str:
     """cumsum / cumprod in the IR's dtype (NumPy widens small integers); reverse by flips."""
-    axis, dt = literal(node.attrs["axis"]), dtype_of(xp, node.out.dtype)
+    axis, dt = literal(node.attrs["axis"]), dtype_of(node.out.dtype, xp)
     if not node.attrs["reverse"]:
         return f"{xp}.{fn}({x}, axis={axis}, dtype={dt})"
     return f"{xp}.flip({xp}.{fn}({xp}.flip({x}, {axis}), axis={axis}, dtype={dt}), {axis})"
@@ -127,7 +128,7 @@ def expressions(xp: str) -> dict[str, Expression]:
         "reduce_max": reduction("max"),
         "reduce_prod": lambda n, a: (
             f"{xp}.prod({a[0]}, axis={attr(n, 'axes')}, keepdims={attr(n, 'keepdims')}, "
-            f"dtype={dtype_of(xp, n.out.dtype)})"
+            f"dtype={dtype_of(n.out.dtype, xp)})"
         ),
         "cumsum": lambda n, a: _scan(xp, "cumsum", n, a[0]),
         "cumprod": lambda n, a: _scan(xp, "cumprod", n, a[0]),
@@ -156,6 +157,6 @@ def expressions(xp: str) -> dict[str, Expression]:
             f"k.scatter_add_along_axis({a[0]}, {a[1]}, {kw(n, 'axis', 'dim')})"
         ),
         "one_hot": lambda n, a: (
-            f"k.one_hot({a[0]}, {attr(n, 'num_classes')}, {dtype_of(xp, n.attrs['dtype'])})"
+            f"k.one_hot({a[0]}, {attr(n, 'num_classes')}, {dtype_of(n.attrs['dtype'], xp)})"
         ),
     }

@@ -64,6 +64,12 @@ class Emitter:
             code = f"{code:<60} {comment}"
         self.lines.append(self.indent + code)
 
+    def take_lines(self) -> list[str]:
+        """The statements emitted so far, handed over and cleared (for a caller that assembles the
+        function itself, as the CUDA driver does)."""
+        lines, self.lines = self.lines, []
+        return lines
+
     def constant(self, value: np.ndarray) -> str:
         name = f"c{len(self.globals)}"
         self.globals[name] = value

@@ -12,13 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from bpir.location import escape
-from bpir.types import to_numpy_dtype
 
+from ..array_api import dtype_of
 from . import views as cv
-
-
-def np_dtype_name(dtype: str) -> str:
-    return f"np.{to_numpy_dtype(dtype).name}"
 
 
 def _slots(steps, workspace: set[cv.Buffer]) -> dict[cv.Buffer, int]:
@@ -53,7 +49,7 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     nslots = max(slots.values(), default=-1) + 1
     names: dict[cv.Buffer, str] = {b: f"ws[{k}]" for b, k in slots.items()}
     names.update({b: f"o{k}" for k, b in enumerate(outputs)})
-    alloc = [f"        cuda.device_array({t.size}, {np_dtype_name(t.dtype)}),  # slot {k}"
+    alloc = [f"        cuda.device_array({t.size}, {dtype_of(t.dtype)}),  # slot {k}"
              for k, t in sorted({k: b for b, k in slots.items()}.items())]  # fmt: skip
     constants = {}
     for k, (buf, value) in enumerate(gen.constants.items()):
@@ -65,9 +61,8 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
         names.setdefault(buf, buf.name)
 
     em = gen.em
-    em.lines = []
     for k, b in enumerate(outputs):
-        em.line(f"o{k} = results.get({k}, {b.size}, {np_dtype_name(b.dtype)})")
+        em.line(f"o{k} = results.get({k}, {b.size}, {dtype_of(b.dtype)})")
     bindings: dict[tuple[str, str], str] = {}
     for s in steps:
         kern = s.kernel
@@ -93,6 +88,6 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     parts += ["\n\ndef workspace():",
               '    """Device buffers reused across calls (intermediates by slot), then constants."""',
               "    return [", *alloc, "    ]",
-              f"\n\ndef forward({params}):", *em.lines,
+              f"\n\ndef forward({params}):", *em.take_lines(),
               f"    return ({outs}{',' if len(results) == 1 else ''})"]  # fmt: skip
     return "\n".join(parts) + "\n", constants

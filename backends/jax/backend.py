@@ -40,21 +40,19 @@ FUNCTIONS = elementwise_calls("jnp", sigmoid="jax.nn.sigmoid", rsqrt="lax.rsqrt"
 FUNCTIONS |= {"where": "jnp.where"}
 
 
-def _dt(name: str) -> str:
-    return dtype_of("jnp", name)
-
-
 # max_pool2d_grad is lowered through its decomposition: it keeps bpir's documented tie rule
 # (first maximal element of each window), which XLA's select-and-scatter does not promise.
 EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("where", "max_pool2d_grad")} | {
-    "cast": lambda n, a: f"{a[0]}.astype({_dt(n.attrs['dtype'])})",
+    "cast": lambda n, a: f"{a[0]}.astype({dtype_of(n.attrs['dtype'], 'jnp')})",
     "argmax": lambda n, a: f"jnp.argmax({a[0]}, {kw(n, 'axis', 'keepdims')}).astype(jnp.int64)",
     "matmul": lambda n, a: f"k.matmul({a[0]}, {a[1]}, {kw(n, 'transpose_a', 'transpose_b')})",
     "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {spec_literal(n.attrs['spec'])}, mesh)",
     "iota": lambda n, a: (
-        f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {attr(n, 'shape')}, {attr(n, 'axis')})"
+        f"lax.broadcasted_iota({dtype_of(n.attrs['dtype'], 'jnp')}, {attr(n, 'shape')}, {attr(n, 'axis')})"
     ),
-    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
+    "random_uniform": lambda n, a: (
+        f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {dtype_of(n.attrs['dtype'], 'jnp')})"
+    ),
     "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
     # NumPy reads the lower triangle only; jax symmetrizes unless told not to
     "cholesky": lambda n, a: f"jnp.linalg.cholesky({a[0]}, symmetrize_input=False)",
@@ -86,7 +84,7 @@ def generate(graph: Graph) -> tuple[str, dict]:
 def _constant(em: Emitter, node: Node) -> str:
     value = node.attrs["value"]
     if value.ndim == 0:
-        return f"jnp.asarray({literal(value.item())}, {_dt(node.out.dtype)})"
+        return f"jnp.asarray({literal(value.item())}, {dtype_of(node.out.dtype, 'jnp')})"
     return em.constant(value)
 
 

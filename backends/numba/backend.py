@@ -28,8 +28,9 @@ from bpir.ir import Graph, Node, Value
 from bpir.ops.fused import decompose_fused
 from bpir.passes.memory import VIEW_OPS, plan
 from bpir.passes.rewrite import rewrite
+from bpir.types import to_numpy_dtype
 
-from ..array_api import literal, matmul_operands
+from ..array_api import dtype_of, literal, matmul_operands
 from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
@@ -38,13 +39,13 @@ from . import fastmath
 from . import random as numba_random
 from . import windows as numba_windows
 from .cache import load_without_refresh
-from .loops import kernel_source, loopable, np_name
+from .loops import kernel_source, loopable
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 # threefry bits as njit loops (backends.numba.random), named rk in the driver
 RANDOM = {
     "random_uniform": lambda n, a: (
-        f"rk.random_uniform({a[0]}, {literal(n.attrs['shape'])}, {np_name(n.attrs['dtype'])})"
+        f"rk.random_uniform({a[0]}, {literal(n.attrs['shape'])}, {dtype_of(n.attrs['dtype'])})"
     ),
     "random_split": lambda n, a: f"rk.random_split({a[0]}, {literal(n.attrs['num'])})",
 }
@@ -81,7 +82,7 @@ class Workspace:
     def assign(self, v: Value, shape: tuple, at: int) -> str:
         if v in self.returned:
             self.results += 1
-            return f"results.get({self.results - 1}, {literal(shape)}, {np_name(v.dtype)})"
+            return f"results.get({self.results - 1}, {literal(shape)}, {dtype_of(v.dtype)})"
         for k, (s, d, busy) in enumerate(self.slots):
             if s == shape and d == v.dtype and busy < at:
                 self.slots[k] = (s, d, self.end.get(v, at))
@@ -90,7 +91,7 @@ class Workspace:
         return f"ws[{len(self.slots) - 1}]"
 
     def allocate(self) -> list[np.ndarray]:
-        return [np.empty(s, np.dtype(np_name(d)[3:])) for s, d, _ in self.slots]
+        return [np.empty(s, to_numpy_dtype(d)) for s, d, _ in self.slots]
 
 
 _ANY_NAME = "bpir_kernel_name"  # stands in for a kernel's name while bodies are compared
@@ -158,7 +159,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
     call_args = []
     for v, arg in zip(node.inputs, args):
         if v.shape == ():
-            call_args.append(f"{np_name(v.dtype)}({arg})")
+            call_args.append(f"{dtype_of(v.dtype)}({arg})")
         elif len(v.shape) < rank:
             call_args.append(f"{arg}.reshape({literal((1,) * (rank - len(v.shape)) + v.shape)})")
         else:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 from bpir.ir import Node, Value
-from bpir.types import is_float, to_numpy_dtype
+from bpir.types import is_float
 
-from ..array_api import literal
+from ..array_api import dtype_of, literal
 from .fastmath import POLYNOMIAL
 
 # below this much work (elements, a transcendental counting TRANSCENDENTAL_COST), thread start-up
@@ -57,10 +57,6 @@ LOOPABLE_DTYPES = {
 }  # no float16 arithmetic in Numba on CPU
 
 
-def np_name(dtype: str) -> str:
-    return "np." + to_numpy_dtype(dtype).name
-
-
 def loopable(node: Node) -> bool:
     region = node.attrs["region"]
     values = [
@@ -79,12 +75,12 @@ def _scalar_expr(node: Node, args: list[str]) -> str:
         src = node.inputs[0].dtype
         if dtype == "bool":
             return f"{args[0]} != 0"
-        return f"{np_name(dtype)}({args[0]})" if src != dtype else args[0]
+        return f"{dtype_of(dtype)}({args[0]})" if src != dtype else args[0]
     if (dtype, node.op) in POLYNOMIAL:
         return POLYNOMIAL[dtype, node.op].format(*args)
-    expr = SCALAR[node.op].format(*args, one=f"{np_name(dtype)}(1)")
+    expr = SCALAR[node.op].format(*args, one=f"{dtype_of(dtype)}(1)")
     # integer ops narrower than int64 are widened by Numba: cast back so the dtype is exact
-    return f"{np_name(dtype)}({expr})" if dtype == "i32" else expr
+    return f"{dtype_of(dtype)}({expr})" if dtype == "i32" else expr
 
 
 NUMPY_NONFINITE = {"inf": "np.inf", "-inf": "-np.inf", "nan": "np.nan"}
@@ -94,7 +90,7 @@ def constant_literal(value, dtype: str) -> str:
     v = value.item()
     if dtype == "bool":
         return literal(bool(v))
-    return f"{np_name(dtype)}({literal(v, NUMPY_NONFINITE)})"
+    return f"{dtype_of(dtype)}({literal(v, NUMPY_NONFINITE)})"
 
 
 def kernel_source(name: str, node: Node) -> str:
@@ -185,7 +181,7 @@ class _Kernel:
         return "f64" if self.kind == "sum" and v.dtype in ("f32", "f64") else v.dtype
 
     def _start(self, v: Value) -> str:
-        dt = np_name(self._acc_dtype(v))
+        dt = dtype_of(self._acc_dtype(v))
         if self.kind == "sum":
             return f"{dt}(0)"
         return f"{dt}(-np.inf)" if is_float(v.dtype) else f"np.iinfo({dt}).min"
@@ -226,7 +222,7 @@ class _Kernel:
             lines += self._combine(acc, self.env[v], IDENT * inner)
         at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
         for j, (acc, v) in enumerate(zip(accs, self.reduced)):
-            value = acc if self._acc_dtype(v) == v.dtype else f"{np_name(v.dtype)}({acc})"
+            value = acc if self._acc_dtype(v) == v.dtype else f"{dtype_of(v.dtype)}({acc})"
             lines.append(f"{IDENT * depth}{self.outs[self.kept_outputs + j]}[{at}] = {value}")
         return lines
 

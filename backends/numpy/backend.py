@@ -16,16 +16,14 @@ from ..codegen import Emitter, decompose_missing
 UFUNCS = elementwise_calls("np", sigmoid="k.sigmoid", rsqrt="k.rsqrt", erf="k.erf")
 
 
-def _dt(name: str) -> str:
-    return dtype_of("np", name)
-
-
 # op -> f(node, args) -> Python expression
 EXPRESSIONS = expressions("np") | {
-    "cast": lambda n, a: f"np.asarray({a[0]}).astype({_dt(n.attrs['dtype'])})",
+    "cast": lambda n, a: f"np.asarray({a[0]}).astype({dtype_of(n.attrs['dtype'])})",
     "matmul": lambda n, a: "np.matmul({}, {})".format(*matmul_operands(n, a, "np")),
-    "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {_dt(n.attrs['dtype'])})",
-    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
+    "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {dtype_of(n.attrs['dtype'])})",
+    "random_uniform": lambda n, a: (
+        f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {dtype_of(n.attrs['dtype'])})"
+    ),
     "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
     "cholesky": lambda n, a: f"np.linalg.cholesky({a[0]})",
     "eigh": lambda n, a: f"np.linalg.eigh({a[0]})",
@@ -63,7 +61,7 @@ def constant_source(em: Emitter, node: Node) -> str:
     """A constant node as source: a typed scalar literal, or a named global holding the array."""
     value = node.attrs["value"]
     if value.ndim == 0:
-        return f"{_dt(node.out.dtype)}({literal(value.item())})"
+        return f"{dtype_of(node.out.dtype)}({literal(value.item())})"
     return em.constant(value)
 
 
