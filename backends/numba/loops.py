@@ -16,7 +16,7 @@ import math
 from bpir.ir import Node, Value
 from bpir.types import is_float
 
-from ..array_api import dtype_of, literal
+from ..array_api import dtype_of, literal, scalar_ops
 from .fastmath import POLYNOMIAL
 
 # below this much work (elements, a transcendental counting TRANSCENDENTAL_COST), thread start-up
@@ -26,28 +26,9 @@ TRANSCENDENTAL = {"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "sin", "cos
 TRANSCENDENTAL_COST = 16
 IDENT = "    "
 
-SCALAR = {
-    "neg": "-{0}", "exp": "np.exp({0})", "log": "np.log({0})", "log1p": "np.log1p({0})",
-    "expm1": "np.expm1({0})", "tanh": "np.tanh({0})", "sqrt": "np.sqrt({0})",
-    "rsqrt": "{one} / np.sqrt({0})", "abs": "abs({0})", "sign": "np.sign({0})", "sin": "np.sin({0})",
-    "cos": "np.cos({0})", "sigmoid": "{one} / ({one} + np.exp(-{0}))", "reciprocal": "{one} / {0}",
-    "erf": "math.erf({0})", "logical_not": "not {0}", "add": "{0} + {1}", "sub": "{0} - {1}",
-    "mul": "{0} * {1}", "div": "{0} / {1}", "pow": "np.power({0}, {1})",
-    "maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})", "gt": "{0} > {1}",
-    "ge": "{0} >= {1}", "lt": "{0} < {1}", "le": "{0} <= {1}", "eq": "{0} == {1}", "ne": "{0} != {1}",
-    "logical_and": "{0} and {1}", "logical_or": "{0} or {1}", "where": "{1} if {0} else {2}",
-    "tan": "np.tan({0})", "arcsin": "np.arcsin({0})", "arccos": "np.arccos({0})",
-    "arctan": "np.arctan({0})", "sinh": "np.sinh({0})", "cosh": "np.cosh({0})",
-    "arcsinh": "np.arcsinh({0})", "arccosh": "np.arccosh({0})", "arctanh": "np.arctanh({0})",
-    "log2": "np.log2({0})", "log10": "np.log10({0})", "floor": "np.floor({0})", "ceil": "np.ceil({0})",
-    "trunc": "np.trunc({0})", "rint": "np.rint({0})", "isnan": "np.isnan({0})",
-    "isinf": "np.isinf({0})", "isfinite": "np.isfinite({0})", "atan2": "np.arctan2({0}, {1})",
-    "hypot": "np.hypot({0}, {1})", "logaddexp": "np.logaddexp({0}, {1})",
-    "copysign": "np.copysign({0}, {1})", "floor_divide": "{0} // {1}", "remainder": "np.remainder({0}, {1})",
-    "logical_xor": "{0} != {1}", "bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}",
-    "bitwise_xor": "{0} ^ {1}", "bitwise_invert": "~{0}", "left_shift": "{0} << {1}",
-    "right_shift": "{0} >> {1}",
-}  # fmt: skip
+# op -> scalar source in a loop: NumPy's functions, which Numba compiles for scalars; a group
+# using signbit or nextafter (not looped) runs as NumPy calls in the driver
+SCALAR = {op: s for op, s in scalar_ops("np").items() if op not in ("signbit", "nextafter")}
 LOOPABLE_DTYPES = {
     "f32",
     "f64",
