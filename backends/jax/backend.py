@@ -32,7 +32,7 @@ from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
 from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal, spec_literal
-from ..codegen import Emitter, decompose_missing
+from ..codegen import Emitter, call, decompose_missing
 from . import kernels as jax_kernels
 from . import sharding
 
@@ -58,26 +58,15 @@ EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("wher
     "cholesky": lambda n, a: f"jnp.linalg.cholesky({a[0]}, symmetrize_input=False)",
     "eigh": lambda n, a: f"jnp.linalg.eigh({a[0]}, symmetrize_input=False)",
 }
-SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}
+RULES = EXPRESSIONS | {op: call(fn) for op, fn in FUNCTIONS.items()}
+SUPPORTED = set(RULES) | {"constant"}
 
 
 def generate(graph: Graph) -> tuple[str, dict]:
     """Python source defining ``graph.name`` with JAX calls, and the constants it needs."""
     graph = decompose_missing(graph, SUPPORTED, "jax")
     em = Emitter(graph, header="# jnp = jax.numpy, lax = jax.lax, k = bpir.backends.jax.kernels")
-    for node in graph.nodes:
-        args = [em.name(v) for v in node.inputs]
-        if len(node.outputs) > 1:  # a library call returning a tuple (slogdet, qr, eigh, svd)
-            targets = ", ".join(em.bind(v) for v in node.outputs)
-            em.line(f"{targets} = {EXPRESSIONS[node.op](node, args)}", node)
-            continue
-        target = em.bind(node.out)
-        if node.op == "constant":
-            em.line(f"{target} = {_constant(em, node)}", node)
-        elif node.op in FUNCTIONS:
-            em.line(f"{target} = {FUNCTIONS[node.op]}({', '.join(args)})", node)
-        else:
-            em.line(f"{target} = {EXPRESSIONS[node.op](node, args)}", node)
+    em.emit_nodes(RULES | {"constant": lambda n, a: _constant(em, n)})
     return em.finish(), em.globals
 
 

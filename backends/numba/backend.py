@@ -26,7 +26,7 @@ import numpy as np
 from bpir import cache
 from bpir.ir import Graph, Node, Value
 from bpir.ops.fused import decompose_fused
-from bpir.passes.memory import VIEW_OPS, plan
+from bpir.passes.memory import VIEW_OPS, MemoryPlan, plan
 from bpir.passes.rewrite import rewrite
 from bpir.types import to_numpy_dtype
 
@@ -49,6 +49,7 @@ RANDOM = {
     ),
     "random_split": lambda n, a: f"rk.random_split({a[0]}, {literal(n.attrs['num'])})",
 }
+WINDOWS = dict.fromkeys(numba_windows.OPS, numba_windows.expression)
 # names the driver itself binds; an input called so is renamed
 DRIVER_NAMES = re.compile(r"ws|results|per_thread|kernels|np|k|rk|c\d+|v\d+")
 
@@ -110,34 +111,23 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     em.line("ws, results = per_thread.get()")
     kernels: list[str] = []
     by_body: dict[str, str] = {}  # kernels identical up to their name are compiled once
-    for i, node in enumerate(graph.nodes):
-        args = [em.name(v) for v in node.inputs]
-        if node.op == "fused":
-            body = kernel_source(_ANY_NAME, node)
-            name = by_body.get(body)
-            if name is None:
-                name = by_body[body] = f"fused_{len(kernels) + 1}"
-                kernels.append("\n\n" + body.replace(_ANY_NAME, name))
-            _call_kernel(em, ws, node, name, args, i)
-            continue
-        if len(node.outputs) > 1:
-            em.line(f"{npb.bind_all(em, node)} = {npb.EXPRESSIONS[node.op](node, args)}", node)
-            continue
-        target = em.bind(node.out)
-        if node.op == "constant":
-            em.line(f"{target} = {npb.constant_source(em, node)}", node)
-        elif node.op == "matmul":
-            out = ws.assign(node.out, node.out.shape, i)
-            a, b = matmul_operands(node, args, "np")
-            em.line(f"{target} = np.matmul({a}, {b}, out={out})", node)
-        elif node.op in npb.UFUNCS:
-            em.line(f"{target} = {npb.UFUNCS[node.op]}({', '.join(args)})", node)
-        elif node.op in numba_windows.OPS:
-            em.line(f"{target} = {numba_windows.expression(node, args)}", node)
-        elif node.op in RANDOM:
-            em.line(f"{target} = {RANDOM[node.op](node, args)}", node)
-        else:
-            em.line(f"{target} = {npb.EXPRESSIONS[node.op](node, args)}", node)
+    at = {node: i for i, node in enumerate(graph.nodes)}
+
+    def fused(node: Node, args: list[str]) -> None:
+        body = kernel_source(_ANY_NAME, node)
+        name = by_body.get(body)
+        if name is None:
+            name = by_body[body] = f"fused_{len(kernels) + 1}"
+            kernels.append("\n\n" + body.replace(_ANY_NAME, name))
+        _call_kernel(em, ws, node, name, args, at[node])
+
+    def matmul(node: Node, args: list[str]) -> str:
+        a, b = matmul_operands(node, args, "np")
+        return f"np.matmul({a}, {b}, out={ws.assign(node.out, node.out.shape, at[node])})"
+
+    # the NumPy backend's calls (no in-place plan: buffers come from the workspace), windowed ops
+    # and random bits from this backend's njit kernels, matmul into the workspace, fused groups
+    em.emit_nodes(npb.rules(em, MemoryPlan()) | WINDOWS | RANDOM | {"matmul": matmul, "fused": fused})
     return _kernel_module_source(kernels), em.finish(), em.globals, ws
 
 
