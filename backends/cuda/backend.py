@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpir.ir import Graph, Node, Value
-from bpir.passes.memory import VIEW_OPS  # strided views of their input, as the memory plan treats them
+from bpir.lifetimes import VIEW_OPS  # strided views of their input, as the memory plan treats them
 
 from ..array_api import dtype_of, literal
 from ..codegen import Emitter, decompose_missing

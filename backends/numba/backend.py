@@ -25,8 +25,9 @@ import numpy as np
 
 from bpir import cache
 from bpir.ir import Graph, Node, Value
+from bpir.lifetimes import Slots, lifetimes
 from bpir.ops.fused import decompose_fused
-from bpir.passes.memory import VIEW_OPS, MemoryPlan, plan
+from bpir.passes.memory import MemoryPlan
 from bpir.passes.rewrite import rewrite
 from bpir.types import to_numpy_dtype
 
@@ -67,32 +68,21 @@ class Workspace:
     reusable slot (same shape and dtype, previous user dead)."""
 
     def __init__(self, graph: Graph):
-        last_use = plan(graph).last_use
-        base: dict[Value, Value] = {v: v for v in graph.inputs}
-        for n in graph.nodes:  # views share their source's buffer
-            for v in n.outputs:
-                base[v] = base[n.inputs[0]] if n.op in VIEW_OPS else v
-        self.returned = {base[v] for v in graph.outputs}
-        self.end: dict[Value, int] = {}
-        for v, b in base.items():
-            self.end[b] = max(self.end.get(b, -1), last_use.get(v, -1))
-        self.slots: list[tuple[tuple, str, int]] = []  # shape, dtype, busy until node index
+        life = lifetimes(graph)
+        self.returned = {life.base[v] for v in graph.outputs}
+        self.end = life.end
+        self.slots = Slots()  # keyed by (shape, dtype)
         self.results = 0
-        self.buffers: list[np.ndarray] = []
 
     def assign(self, v: Value, shape: tuple, at: int) -> str:
+        """Source of the buffer node ``at`` writes ``v`` into (``shape``: the buffer's)."""
         if v in self.returned:
             self.results += 1
             return f"results.get({self.results - 1}, {literal(shape)}, {dtype_of(v.dtype)})"
-        for k, (s, d, busy) in enumerate(self.slots):
-            if s == shape and d == v.dtype and busy < at:
-                self.slots[k] = (s, d, self.end.get(v, at))
-                return f"ws[{k}]"
-        self.slots.append((shape, v.dtype, self.end.get(v, at)))
-        return f"ws[{len(self.slots) - 1}]"
+        return f"ws[{self.slots.take((shape, v.dtype), at, self.end.get(v, at))}]"
 
     def allocate(self) -> list[np.ndarray]:
-        return [np.empty(s, to_numpy_dtype(d)) for s, d, _ in self.slots]
+        return [np.empty(s, to_numpy_dtype(d)) for s, d in self.slots.keys]
 
 
 _ANY_NAME = "bpir_kernel_name"  # stands in for a kernel's name while bodies are compared
