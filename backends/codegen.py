@@ -20,7 +20,7 @@ from bpir.registry import get_op
 
 # a backend's lowering of one op: (node, its operands' names) -> the expression its outputs are
 # assigned, or None when the rule emitted the node's statements itself
-Rule = Callable[[Node, list[str]], "str | None"]
+Rule = Callable[[Node, list[str]], str | None]
 
 
 def call(fn: str) -> Rule:
