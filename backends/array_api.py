@@ -1,7 +1,9 @@
-"""Source templates shared by the backends that emit NumPy-style array calls (the NumPy backend,
-the Numba backend's driver, the JAX backend): one op table with the array module's name
-(``np`` or ``jnp``) filled in. Each backend overrides only what its library spells
-differently; windowed ops and scatters call the backend's kernel module ``k``."""
+"""Source templates shared by the backends: one table of elementwise op names, spelled as array
+calls (the NumPy backend, the Numba backend's driver, the JAX backend: ``np.exp`` or ``jnp.exp``)
+or as scalar code inside loops and kernels (Numba's loops: ``np.exp({0})``, CUDA's kernels:
+``math.exp({0})``), and the expressions of the other ops every array library has. Each backend
+overrides only what its library spells differently; windowed ops and scatters call the
+backend's kernel module ``k``."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import numpy as np
 from bpir.attr_types import AXIS_NAMES
 from bpir.ir import Node
 from bpir.ops.math import NUMPY_NAMES
+from bpir.registry import get_op
 from bpir.types import DTYPES, to_numpy_dtype
 
 # op -> function of the array module with the same semantics
@@ -28,14 +31,42 @@ SIDES = {"left": "'left'", "right": "'right'"}  # searchsorted's side, as source
 
 Expression = Callable[[Node, list[str]], str]
 
+# op -> its scalar spelling that no backend changes: Python operators and builtins where they
+# have NumPy's semantics on scalars, and math.erf (NumPy has no erf); ``{0}``, ``{1}``, ... are
+# the operands, ``{one}`` is 1 in the operand's type
+SCALAR_COMMON = {
+    "neg": "-{0}", "abs": "abs({0})", "reciprocal": "{one} / {0}", "logical_not": "not {0}",
+    "erf": "math.erf({0})", "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}",
+    "div": "{0} / {1}", "floor_divide": "{0} // {1}", "gt": "{0} > {1}", "ge": "{0} >= {1}",
+    "lt": "{0} < {1}", "le": "{0} <= {1}", "eq": "{0} == {1}", "ne": "{0} != {1}",
+    "logical_and": "{0} and {1}", "logical_or": "{0} or {1}", "logical_xor": "{0} != {1}",
+    "bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}", "bitwise_xor": "{0} ^ {1}",
+    "bitwise_invert": "~{0}", "left_shift": "{0} << {1}", "right_shift": "{0} >> {1}",
+    "where": "{1} if {0} else {2}",
+}  # fmt: skip
+
 
 def elementwise_calls(xp: str, **overrides: str) -> dict[str, str]:
     """op -> callable name, e.g. ``{"exp": "np.exp", ...}``."""
     return {op: f"{xp}.{fn}" for op, fn in ELEMENTWISE.items()} | overrides
 
 
-def dtype_of(xp: str, name: str) -> str:
-    """Source naming a dtype of the IR's fixed set (``np.float32``); other names are refused."""
+def scalar_ops(xp: str, names: Mapping[str, str] | None = None, **overrides: str) -> dict[str, str]:
+    """op -> source template of the op on scalar operands (see ``SCALAR_COMMON``): the common
+    spellings, else the function of the math module ``xp`` (``np``, ``math``) under NumPy's name
+    or the one ``names`` gives; ``overrides`` replace or add entries."""
+    names = names or {}
+    calls = {}
+    for op, fn in ELEMENTWISE.items():
+        operands = ", ".join(f"{{{i}}}" for i in range(get_op(op).arity))
+        calls[op] = f"{xp}.{names.get(op, fn)}({operands})"
+    derived = {"rsqrt": f"{{one}} / {xp}.sqrt({{0}})", "sigmoid": f"{{one}} / ({{one}} + {xp}.exp(-{{0}}))"}
+    return calls | derived | SCALAR_COMMON | overrides
+
+
+def dtype_of(name: str, xp: str = "np") -> str:
+    """Source naming a dtype of the IR's fixed set in the array module ``xp`` (``np.float32``,
+    ``jnp.float32``): the one dtype spelling of every backend; other names are refused."""
     if type(name) is not str or name not in DTYPES:
         raise TypeError(f"refusing to put {name!r:.80} into generated source: not a dtype name")
     return f"{xp}.{to_numpy_dtype(name).name}"
@@ -99,7 +130,7 @@ def index(node: Node) -> str:
 
 def _scan(xp: str, fn: str, node: Node, x: str) -> str:
     """cumsum / cumprod in the IR's dtype (NumPy widens small integers); reverse by flips."""
-    axis, dt = literal(node.attrs["axis"]), dtype_of(xp, node.out.dtype)
+    axis, dt = literal(node.attrs["axis"]), dtype_of(node.out.dtype, xp)
     if not node.attrs["reverse"]:
         return f"{xp}.{fn}({x}, axis={axis}, dtype={dt})"
     return f"{xp}.flip({xp}.{fn}({xp}.flip({x}, {axis}), axis={axis}, dtype={dt}), {axis})"
@@ -127,7 +158,7 @@ def expressions(xp: str) -> dict[str, Expression]:
         "reduce_max": reduction("max"),
         "reduce_prod": lambda n, a: (
             f"{xp}.prod({a[0]}, axis={attr(n, 'axes')}, keepdims={attr(n, 'keepdims')}, "
-            f"dtype={dtype_of(xp, n.out.dtype)})"
+            f"dtype={dtype_of(n.out.dtype, xp)})"
         ),
         "cumsum": lambda n, a: _scan(xp, "cumsum", n, a[0]),
         "cumprod": lambda n, a: _scan(xp, "cumprod", n, a[0]),
@@ -156,6 +187,6 @@ def expressions(xp: str) -> dict[str, Expression]:
             f"k.scatter_add_along_axis({a[0]}, {a[1]}, {kw(n, 'axis', 'dim')})"
         ),
         "one_hot": lambda n, a: (
-            f"k.one_hot({a[0]}, {attr(n, 'num_classes')}, {dtype_of(xp, n.attrs['dtype'])})"
+            f"k.one_hot({a[0]}, {attr(n, 'num_classes')}, {dtype_of(n.attrs['dtype'], xp)})"
         ),
     }

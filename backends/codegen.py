@@ -1,10 +1,12 @@
-"""What the source-generating backends share: value naming, IR comments, constants, and the
+"""What the source-generating backends share: value naming, IR comments, constants, the one
+node-by-node generation loop (``Emitter.emit_nodes`` over a backend's table of rules), and the
 lowering of ops a backend lacks through their decompositions."""
 
 from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -15,6 +17,15 @@ from bpir.passes.inline_calls import inline_calls
 from bpir.passes.rewrite import rewrite
 from bpir.printer import ValueNames
 from bpir.registry import get_op
+
+# a backend's lowering of one op: (node, its operands' names) -> the expression its outputs are
+# assigned, or None when the rule emitted the node's statements itself
+Rule = Callable[[Node, list[str]], str | None]
+
+
+def call(fn: str) -> Rule:
+    """The rule calling ``fn`` on the node's operands (``np.exp(x)``)."""
+    return lambda node, args: f"{fn}({', '.join(args)})"
 
 
 class Emitter:
@@ -63,6 +74,20 @@ class Emitter:
             comment = f"# {out} = {node.op}" + (f"  {escape(node.loc)}" if node.loc else "")
             code = f"{code:<60} {comment}"
         self.lines.append(self.indent + code)
+
+    def emit_nodes(self, rules: Mapping[str, Rule]) -> None:
+        """The generation loop of every source backend: node by node, ``outputs = rule(node,
+        operand names)`` (a tuple unpacking for several outputs), commented with the node's IR."""
+        for node in self.graph.nodes:
+            expression = rules[node.op](node, [self.names[v] for v in node.inputs])
+            if expression is not None:
+                self.line(f"{', '.join(self.bind(v) for v in node.outputs)} = {expression}", node)
+
+    def take_lines(self) -> list[str]:
+        """The statements emitted so far, handed over and cleared (for a caller that assembles the
+        function itself, as the CUDA driver does)."""
+        lines, self.lines = self.lines, []
+        return lines
 
     def constant(self, value: np.ndarray) -> str:
         name = f"c{len(self.globals)}"

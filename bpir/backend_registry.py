@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, runtime_checkable
 
 
 class BackendInfo(NamedTuple):
@@ -16,6 +16,14 @@ class BackendInfo(NamedTuple):
     takes_paths: bool = False  # compile_graph accepts in_paths/out_paths (argument-path options)
     compiles_on_first_call: bool = False  # a JIT underneath: AOT compiles run it once on zeros
     artifact_files: bool = False  # save_artifact/load_artifact: the artifact carries backend files
+
+
+@runtime_checkable
+class CompilesAhead(Protocol):
+    """A compiled program that can build its machine code before the first call, without data
+    (the jax backend's: lower and compile); ``Executable.warm_up`` uses it when present."""
+
+    def compile_ahead(self) -> None: ...
 
 
 BACKENDS = {

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend_registry import BACKENDS, backend_module
+from .backend_registry import BACKENDS, CompilesAhead, backend_module
 from .ir import Graph
 from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflatten
 from .types import TensorType
@@ -39,9 +39,8 @@ class Executable:
         """Build every kernel now: a program that can compile ahead of time does (jax: lower and
         compile, no data needed, multi-process meshes included); otherwise run once on zeros of
         the signature's types, whose values are irrelevant (floating-point warnings silenced)."""
-        compile_ahead = getattr(self.run, "compile_ahead", None)
-        if compile_ahead is not None:
-            compile_ahead()
+        if isinstance(self.run, CompilesAhead):
+            self.run.compile_ahead()
             return
         with np.errstate(all="ignore"):
             self.run(*(np.zeros(t.shape, t.np_dtype) for t in self.in_types))

@@ -154,14 +154,12 @@ def stable_sigmoid(x):
     ],
 )
 def test_vectorisable_math_error_bound(name, reference, max_ulps):
-    """The bounds documented in backends/numba_math.py, in ulps: float32 against the correctly
+    """The bounds documented in backends/numba/fastmath.py, in ulps: float32 against the correctly
     rounded result (float64 NumPy rounded), float64 against NumPy."""
-    from bpir.backends.numba.fastmath import HEADER
+    from bpir.backends.numba import fastmath
     from numba import njit
 
-    namespace: dict = {}
-    exec(HEADER, namespace)
-    fn = namespace[name]
+    fn = getattr(fastmath, name)
 
     @njit(error_model="numpy")
     def evaluate(xs):

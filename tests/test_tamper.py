@@ -446,7 +446,7 @@ def test_the_literal_printer_refuses_everything_else(value):
     with pytest.raises(TypeError, match="generated source"):
         literal(value)
     with pytest.raises(TypeError, match="generated source"):
-        dtype_of("np", value)
+        dtype_of(value, "np")
 
 
 def test_names_and_locations_never_break_a_generated_line():

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpir.ir import Graph, Node, Value
-from bpir.passes.memory import VIEW_OPS  # strided views of their input, as the memory plan treats them
+from bpir.lifetimes import VIEW_OPS  # strided views of their input, as the memory plan treats them
 
-from ..array_api import literal
+from ..array_api import dtype_of, literal
 from ..codegen import Emitter, decompose_missing
 from . import blas as cuda_blas
 from . import host
 from . import kernels as ck
 from . import views as cv
-from .driver import driver_source, np_dtype_name
+from .driver import driver_source
 from .layout import LayoutOps
 from .random import RandomOps
 from .runtime import Launch, launch_config, make_runner
@@ -251,7 +251,7 @@ class _Gen(LayoutOps, RandomOps):
         if self._on_cublas(mm):
             out = self.new_buffer(shape, dtype)
             binding = (f"cublas_matmul(a={(a.offset, a.shape, a.strides)}, b={(b.offset, b.shape, b.strides)}, "
-                       f"out={shape}, dtype={np_dtype_name(dtype)})  # cuBLAS through CuPy")  # fmt: skip
+                       f"out={shape}, dtype={dtype_of(dtype)})  # cuBLAS through CuPy")  # fmt: skip
             self.add(ck.Kernel(self.kname("cublas_matmul"), "", [out, a.buf, b.buf], "", binding), [out])
             return [cv.whole(out, shape)]
         body = ck.Body()

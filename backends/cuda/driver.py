@@ -11,36 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from bpir.lifetimes import Slots, last_reads
 from bpir.location import escape
-from bpir.types import to_numpy_dtype
 
+from ..array_api import dtype_of
 from . import views as cv
 
 
-def np_dtype_name(dtype: str) -> str:
-    return f"np.{to_numpy_dtype(dtype).name}"
-
-
-def _slots(steps, workspace: set[cv.Buffer]) -> dict[cv.Buffer, int]:
-    last_read: dict[cv.Buffer, int] = {}
-    for i, s in enumerate(steps):
-        for b in s.kernel.params:
-            if b not in s.writes:
-                last_read[b] = i
-    slots: dict[cv.Buffer, int] = {}
-    free_at: list[tuple[cv.Buffer, int]] = []  # slot -> (its buffer type, step after which it is free)
+def _slots(steps, workspace: set[cv.Buffer]) -> tuple[dict[cv.Buffer, int], list[tuple[int, str]]]:
+    """Workspace buffer -> its slot, and each slot's (size, dtype): a buffer lives from the launch
+    that first writes it to the last launch that reads it."""
+    last_read = last_reads([b for b in s.kernel.params if b not in s.writes] for s in steps)
+    slots, assigned = Slots(), {}
     for i, s in enumerate(steps):
         for b in s.writes:
-            if b not in workspace:
-                continue
-            k = next((k for k, (t, end) in enumerate(free_at)
-                      if end < i and (t.size, t.dtype) == (b.size, b.dtype)), None)  # fmt: skip
-            if k is None:
-                k = len(free_at)
-                free_at.append((b, 0))
-            free_at[k] = (b, last_read.get(b, i))
-            slots[b] = k
-    return slots
+            if b in workspace:
+                assigned[b] = slots.take((b.size, b.dtype), i, last_read.get(b, i))
+    return assigned, slots.keys
 
 
 def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarray]]:
@@ -49,12 +36,12 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     outputs = list(dict.fromkeys(r.buf for r in results))
     written = {b for s in steps for b in s.writes}
     workspace = written - set(outputs)
-    slots = _slots(steps, workspace)
-    nslots = max(slots.values(), default=-1) + 1
+    slots, kinds = _slots(steps, workspace)
+    nslots = len(kinds)
     names: dict[cv.Buffer, str] = {b: f"ws[{k}]" for b, k in slots.items()}
     names.update({b: f"o{k}" for k, b in enumerate(outputs)})
-    alloc = [f"        cuda.device_array({t.size}, {np_dtype_name(t.dtype)}),  # slot {k}"
-             for k, t in sorted({k: b for b, k in slots.items()}.items())]  # fmt: skip
+    alloc = [f"        cuda.device_array({size}, {dtype_of(dtype)}),  # slot {k}"
+             for k, (size, dtype) in enumerate(kinds)]  # fmt: skip
     constants = {}
     for k, (buf, value) in enumerate(gen.constants.items()):
         names[buf] = f"ws[{nslots + k}]"
@@ -65,9 +52,8 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
         names.setdefault(buf, buf.name)
 
     em = gen.em
-    em.lines = []
     for k, b in enumerate(outputs):
-        em.line(f"o{k} = results.get({k}, {b.size}, {np_dtype_name(b.dtype)})")
+        em.line(f"o{k} = results.get({k}, {b.size}, {dtype_of(b.dtype)})")
     bindings: dict[tuple[str, str], str] = {}
     for s in steps:
         kern = s.kernel
@@ -93,6 +79,6 @@ def driver_source(gen, results: list[cv.View]) -> tuple[str, dict[str, np.ndarra
     parts += ["\n\ndef workspace():",
               '    """Device buffers reused across calls (intermediates by slot), then constants."""',
               "    return [", *alloc, "    ]",
-              f"\n\ndef forward({params}):", *em.lines,
+              f"\n\ndef forward({params}):", *em.take_lines(),
               f"    return ({outs}{',' if len(results) == 1 else ''})"]  # fmt: skip
     return "\n".join(parts) + "\n", constants

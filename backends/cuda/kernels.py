@@ -12,54 +12,40 @@ from dataclasses import dataclass, field
 
 from bpir.types import is_float, to_numpy_dtype
 
+from ..array_api import scalar_ops
 from . import views as cv
 
 # rounding goes through int64 (math.floor, round): floats from 2**52 up are whole already, and
 # inf and NaN stay themselves
 # (through float(): the simulator's float32 scalars have no __trunc__)
 _WHOLE = "{{0}} if not abs({{0}}) < 4503599627370496.0 else {}(float({{0}}))"
-UNARY = {
-    "neg": "-{0}", "exp": "math.exp({0})", "log": "math.log({0})", "log1p": "math.log1p({0})",
-    "expm1": "math.expm1({0})", "tanh": "math.tanh({0})", "sqrt": "math.sqrt({0})",
-    "sin": "math.sin({0})", "cos": "math.cos({0})", "erf": "math.erf({0})", "abs": "abs({0})",
-    "reciprocal": "{one} / {0}", "rsqrt": "{one} / math.sqrt({0})",
-    "sigmoid": "{one} / ({one} + math.exp(-{0}))",
-    "sign": "{one} if {0} > 0 else (-{one} if {0} < 0 else {0})", "logical_not": "not {0}",
-    "tan": "math.tan({0})", "arcsin": "math.asin({0})", "arccos": "math.acos({0})",
-    "arctan": "math.atan({0})", "sinh": "math.sinh({0})", "cosh": "math.cosh({0})",
-    "arcsinh": "math.asinh({0})", "arccosh": "math.acosh({0})", "arctanh": "math.atanh({0})",
-    "log2": "math.log2({0})", "log10": "math.log10({0})", "floor": _WHOLE.format("math.floor"),
-    "ceil": _WHOLE.format("math.ceil"), "trunc": _WHOLE.format("math.trunc"), "rint": _WHOLE.format("round"),
-    "isnan": "math.isnan({0})", "isinf": "math.isinf({0})", "isfinite": "math.isfinite({0})",
-    "signbit": "math.copysign({one}, {0}) < 0", "bitwise_invert": "~{0}",
-}  # fmt: skip
-BINARY = {
-    "add": "{0} + {1}", "sub": "{0} - {1}", "mul": "{0} * {1}", "div": "{0} / {1}",
-    "pow": "{0} ** {1}", "gt": "{0} > {1}", "ge": "{0} >= {1}", "lt": "{0} < {1}",
-    "le": "{0} <= {1}", "eq": "{0} == {1}", "ne": "{0} != {1}",
-    "logical_and": "{0} and {1}", "logical_or": "{0} or {1}",
+
+# op -> scalar source in a kernel: the math module's functions (renamed where NumPy's name differs),
+# and what CUDA has no function for
+SCALAR = scalar_ops(
+    "math",
+    names={"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
+           "arctanh": "atanh", "atan2": "atan2"},
+    sign="{one} if {0} > 0 else (-{one} if {0} < 0 else {0})",
+    pow="{0} ** {1}",
     # NaN propagates as in NumPy: a NaN operand wins
-    "maximum": "{0} if {0} > {1} or {0} != {0} else {1}",
-    "minimum": "{0} if {0} < {1} or {0} != {0} else {1}",
-    "atan2": "math.atan2({0}, {1})", "hypot": "math.hypot({0}, {1})",
-    "copysign": "math.copysign({0}, {1})", "nextafter": "math.nextafter({0}, {1})", "floor_divide": "{0} // {1}", "remainder": "{0} % {1}",
-    "logaddexp": "max({0}, {1}) + math.log1p(math.exp(-abs({0} - {1})))",
-    "logical_xor": "{0} != {1}", "bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}",
-    "bitwise_xor": "{0} ^ {1}", "left_shift": "{0} << {1}", "right_shift": "{0} >> {1}",
-}  # fmt: skip
-SCALAR_OPS = set(UNARY) | set(BINARY) | {"where", "cast"}
+    maximum="{0} if {0} > {1} or {0} != {0} else {1}",
+    minimum="{0} if {0} < {1} or {0} != {0} else {1}",
+    floor=_WHOLE.format("math.floor"), ceil=_WHOLE.format("math.ceil"),
+    trunc=_WHOLE.format("math.trunc"), rint=_WHOLE.format("round"),
+    signbit="math.copysign({one}, {0}) < 0",
+    remainder="{0} % {1}",
+    logaddexp="max({0}, {1}) + math.log1p(math.exp(-abs({0} - {1})))",
+)  # fmt: skip
+SCALAR_OPS = set(SCALAR) | {"cast"}
 ACC = {"f16": "f32"}  # accumulate half precision in single
 
 
 def scalar_expr(op: str, args: list[str], in_dtype: str, out_dtype: str) -> str:
     """Kernel source of one scalar op, cast to its IR result dtype."""
     one = cv.literal(1, in_dtype) if in_dtype != "bool" else "1"
-    if op in UNARY:
-        expr = UNARY[op].format(*args, one=one)
-    elif op in BINARY:
-        expr = BINARY[op].format(*args)
-    elif op == "where":
-        expr = f"{args[1]} if {args[0]} else {args[2]}"
+    if op in SCALAR:
+        expr = SCALAR[op].format(*args, one=one)
     elif op == "cast" and out_dtype == "bool":
         return f"{args[0]} != 0"
     elif op == "cast":

@@ -32,7 +32,7 @@ from bpir.ir import Graph, Node
 from bpir.types import to_numpy_dtype
 
 from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal, spec_literal
-from ..codegen import Emitter, decompose_missing
+from ..codegen import Emitter, call, decompose_missing
 from . import kernels as jax_kernels
 from . import sharding
 
@@ -40,53 +40,40 @@ FUNCTIONS = elementwise_calls("jnp", sigmoid="jax.nn.sigmoid", rsqrt="lax.rsqrt"
 FUNCTIONS |= {"where": "jnp.where"}
 
 
-def _dt(name: str) -> str:
-    return dtype_of("jnp", name)
-
-
 # max_pool2d_grad is lowered through its decomposition: it keeps bpir's documented tie rule
 # (first maximal element of each window), which XLA's select-and-scatter does not promise.
 EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("where", "max_pool2d_grad")} | {
-    "cast": lambda n, a: f"{a[0]}.astype({_dt(n.attrs['dtype'])})",
+    "cast": lambda n, a: f"{a[0]}.astype({dtype_of(n.attrs['dtype'], 'jnp')})",
     "argmax": lambda n, a: f"jnp.argmax({a[0]}, {kw(n, 'axis', 'keepdims')}).astype(jnp.int64)",
     "matmul": lambda n, a: f"k.matmul({a[0]}, {a[1]}, {kw(n, 'transpose_a', 'transpose_b')})",
     "sharding_constraint": lambda n, a: f"k.constrain({a[0]}, {spec_literal(n.attrs['spec'])}, mesh)",
     "iota": lambda n, a: (
-        f"lax.broadcasted_iota({_dt(n.attrs['dtype'])}, {attr(n, 'shape')}, {attr(n, 'axis')})"
+        f"lax.broadcasted_iota({dtype_of(n.attrs['dtype'], 'jnp')}, {attr(n, 'shape')}, {attr(n, 'axis')})"
     ),
-    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
+    "random_uniform": lambda n, a: (
+        f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {dtype_of(n.attrs['dtype'], 'jnp')})"
+    ),
     "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
     # NumPy reads the lower triangle only; jax symmetrizes unless told not to
     "cholesky": lambda n, a: f"jnp.linalg.cholesky({a[0]}, symmetrize_input=False)",
     "eigh": lambda n, a: f"jnp.linalg.eigh({a[0]}, symmetrize_input=False)",
 }
-SUPPORTED = set(FUNCTIONS) | set(EXPRESSIONS) | {"constant"}
+RULES = EXPRESSIONS | {op: call(fn) for op, fn in FUNCTIONS.items()}
+SUPPORTED = set(RULES) | {"constant"}
 
 
 def generate(graph: Graph) -> tuple[str, dict]:
     """Python source defining ``graph.name`` with JAX calls, and the constants it needs."""
     graph = decompose_missing(graph, SUPPORTED, "jax")
     em = Emitter(graph, header="# jnp = jax.numpy, lax = jax.lax, k = bpir.backends.jax.kernels")
-    for node in graph.nodes:
-        args = [em.name(v) for v in node.inputs]
-        if len(node.outputs) > 1:  # a library call returning a tuple (slogdet, qr, eigh, svd)
-            targets = ", ".join(em.bind(v) for v in node.outputs)
-            em.line(f"{targets} = {EXPRESSIONS[node.op](node, args)}", node)
-            continue
-        target = em.bind(node.out)
-        if node.op == "constant":
-            em.line(f"{target} = {_constant(em, node)}", node)
-        elif node.op in FUNCTIONS:
-            em.line(f"{target} = {FUNCTIONS[node.op]}({', '.join(args)})", node)
-        else:
-            em.line(f"{target} = {EXPRESSIONS[node.op](node, args)}", node)
+    em.emit_nodes(RULES | {"constant": lambda n, a: _constant(em, n)})
     return em.finish(), em.globals
 
 
 def _constant(em: Emitter, node: Node) -> str:
     value = node.attrs["value"]
     if value.ndim == 0:
-        return f"jnp.asarray({literal(value.item())}, {_dt(node.out.dtype)})"
+        return f"jnp.asarray({literal(value.item())}, {dtype_of(node.out.dtype, 'jnp')})"
     return em.constant(value)
 
 

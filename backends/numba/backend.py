@@ -25,29 +25,32 @@ import numpy as np
 
 from bpir import cache
 from bpir.ir import Graph, Node, Value
+from bpir.lifetimes import Slots, lifetimes
 from bpir.ops.fused import decompose_fused
-from bpir.passes.memory import VIEW_OPS, plan
+from bpir.passes.memory import MemoryPlan
 from bpir.passes.rewrite import rewrite
+from bpir.types import to_numpy_dtype
 
-from ..array_api import literal, matmul_operands
+from ..array_api import dtype_of, literal, matmul_operands
 from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
 from ..result_pool import PerThread, ResultPool
+from . import fastmath
 from . import random as numba_random
 from . import windows as numba_windows
 from .cache import load_without_refresh
-from .fastmath import HEADER
-from .loops import kernel_source, loopable, np_name
+from .loops import kernel_source, loopable
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 # threefry bits as njit loops (backends.numba.random), named rk in the driver
 RANDOM = {
     "random_uniform": lambda n, a: (
-        f"rk.random_uniform({a[0]}, {literal(n.attrs['shape'])}, {np_name(n.attrs['dtype'])})"
+        f"rk.random_uniform({a[0]}, {literal(n.attrs['shape'])}, {dtype_of(n.attrs['dtype'])})"
     ),
     "random_split": lambda n, a: f"rk.random_split({a[0]}, {literal(n.attrs['num'])})",
 }
+WINDOWS = dict.fromkeys(numba_windows.OPS, numba_windows.expression)
 # names the driver itself binds; an input called so is renamed
 DRIVER_NAMES = re.compile(r"ws|results|per_thread|kernels|np|k|rk|c\d+|v\d+")
 
@@ -65,32 +68,21 @@ class Workspace:
     reusable slot (same shape and dtype, previous user dead)."""
 
     def __init__(self, graph: Graph):
-        last_use = plan(graph).last_use
-        base: dict[Value, Value] = {v: v for v in graph.inputs}
-        for n in graph.nodes:  # views share their source's buffer
-            for v in n.outputs:
-                base[v] = base[n.inputs[0]] if n.op in VIEW_OPS else v
-        self.returned = {base[v] for v in graph.outputs}
-        self.end: dict[Value, int] = {}
-        for v, b in base.items():
-            self.end[b] = max(self.end.get(b, -1), last_use.get(v, -1))
-        self.slots: list[tuple[tuple, str, int]] = []  # shape, dtype, busy until node index
+        life = lifetimes(graph)
+        self.returned = {life.base[v] for v in graph.outputs}
+        self.end = life.end
+        self.slots = Slots()  # keyed by (shape, dtype)
         self.results = 0
-        self.buffers: list[np.ndarray] = []
 
     def assign(self, v: Value, shape: tuple, at: int) -> str:
+        """Source of the buffer node ``at`` writes ``v`` into (``shape``: the buffer's)."""
         if v in self.returned:
             self.results += 1
-            return f"results.get({self.results - 1}, {literal(shape)}, {np_name(v.dtype)})"
-        for k, (s, d, busy) in enumerate(self.slots):
-            if s == shape and d == v.dtype and busy < at:
-                self.slots[k] = (s, d, self.end.get(v, at))
-                return f"ws[{k}]"
-        self.slots.append((shape, v.dtype, self.end.get(v, at)))
-        return f"ws[{len(self.slots) - 1}]"
+            return f"results.get({self.results - 1}, {literal(shape)}, {dtype_of(v.dtype)})"
+        return f"ws[{self.slots.take((shape, v.dtype), at, self.end.get(v, at))}]"
 
     def allocate(self) -> list[np.ndarray]:
-        return [np.empty(s, np.dtype(np_name(d)[3:])) for s, d, _ in self.slots]
+        return [np.empty(s, to_numpy_dtype(d)) for s, d in self.slots.keys]
 
 
 _ANY_NAME = "bpir_kernel_name"  # stands in for a kernel's name while bodies are compared
@@ -107,38 +99,38 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     )
     em.rename_inputs(DRIVER_NAMES)
     em.line("ws, results = per_thread.get()")
-    kernels = ["# bpir generated loop kernels\n" + HEADER]
+    kernels: list[str] = []
     by_body: dict[str, str] = {}  # kernels identical up to their name are compiled once
-    for i, node in enumerate(graph.nodes):
-        args = [em.name(v) for v in node.inputs]
-        if node.op == "fused":
-            body = kernel_source(_ANY_NAME, node)
-            name = by_body.get(body)
-            if name is None:
-                name = by_body[body] = f"fused_{len(kernels)}"
-                kernels.append("\n\n" + body.replace(_ANY_NAME, name))
-            _call_kernel(em, ws, node, name, args, i)
-            continue
-        if len(node.outputs) > 1:
-            em.line(f"{npb.bind_all(em, node)} = {npb.EXPRESSIONS[node.op](node, args)}", node)
-            continue
-        target = em.bind(node.out)
-        if node.op == "constant":
-            em.line(f"{target} = {npb.constant_source(em, node)}", node)
-        elif node.op == "matmul":
-            out = ws.assign(node.out, node.out.shape, i)
-            a, b = matmul_operands(node, args, "np")
-            em.line(f"{target} = np.matmul({a}, {b}, out={out})", node)
-        elif node.op in npb.UFUNCS:
-            em.line(f"{target} = {npb.UFUNCS[node.op]}({', '.join(args)})", node)
-        elif node.op in numba_windows.OPS:
-            em.line(f"{target} = {numba_windows.expression(node, args)}", node)
-        elif node.op in RANDOM:
-            em.line(f"{target} = {RANDOM[node.op](node, args)}", node)
-        else:
-            em.line(f"{target} = {npb.EXPRESSIONS[node.op](node, args)}", node)
-    source = em.finish()
-    return ("".join(kernels) if len(kernels) > 1 else ""), source, em.globals, ws
+    at = {node: i for i, node in enumerate(graph.nodes)}
+
+    def fused(node: Node, args: list[str]) -> None:
+        body = kernel_source(_ANY_NAME, node)
+        name = by_body.get(body)
+        if name is None:
+            name = by_body[body] = f"fused_{len(kernels) + 1}"
+            kernels.append("\n\n" + body.replace(_ANY_NAME, name))
+        _call_kernel(em, ws, node, name, args, at[node])
+
+    def matmul(node: Node, args: list[str]) -> str:
+        a, b = matmul_operands(node, args, "np")
+        return f"np.matmul({a}, {b}, out={ws.assign(node.out, node.out.shape, at[node])})"
+
+    # the NumPy backend's calls (no in-place plan: buffers come from the workspace), windowed ops
+    # and random bits from this backend's njit kernels, matmul into the workspace, fused groups
+    em.emit_nodes(npb.rules(em, MemoryPlan()) | WINDOWS | RANDOM | {"matmul": matmul, "fused": fused})
+    return _kernel_module_source(kernels), em.finish(), em.globals, ws
+
+
+def _kernel_module_source(kernels: list[str]) -> str:
+    """The kernels under the imports they need (the vectorisable math from ``fastmath``)."""
+    if not kernels:
+        return ""
+    body = "".join(kernels)
+    head = (
+        "# bpir generated loop kernels\nimport math\n\nimport numpy as np\nfrom numba import njit, prange\n"
+    )
+    helpers = fastmath.import_line(body)
+    return head + ("\n" + helpers if helpers else "") + body
 
 
 def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int) -> None:
@@ -147,7 +139,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
     call_args = []
     for v, arg in zip(node.inputs, args):
         if v.shape == ():
-            call_args.append(f"{np_name(v.dtype)}({arg})")
+            call_args.append(f"{dtype_of(v.dtype)}({arg})")
         elif len(v.shape) < rank:
             call_args.append(f"{arg}.reshape({literal((1,) * (rank - len(v.shape)) + v.shape)})")
         else:

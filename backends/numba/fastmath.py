@@ -1,7 +1,7 @@
 """Elementwise math for the Numba loop kernels that LLVM can vectorise: pip's Numba has no
 vector math library, so ``np.exp``/``np.tanh`` in a loop are scalar libm calls that keep the
-whole loop scalar. Instead the kernels call these helpers (``HEADER`` opens every generated
-kernel module): range reduction by bit moves (two tiny ``@intrinsic`` bitcasts), then only
+whole loop scalar. Instead the kernels call these helpers (a generated kernel module imports
+those it uses): range reduction by bit moves (two tiny ``@intrinsic`` bitcasts), then only
 multiply-adds, one division for sigmoid and tanh, and selects rather than branches (a branch
 around the arithmetic stops LLVM vectorising a loop), so a float32 loop runs 16 lanes wide
 on AVX-512.
@@ -16,6 +16,14 @@ overflow, subnormal results and -0.0 included), in ulps of the reference:
 
 from __future__ import annotations
 
+import hashlib
+import math
+from functools import cache
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
 # (dtype, op) -> the helper call replacing the op's NumPy expression in a region
 POLYNOMIAL = {
     ("f32", "exp"): "exp_f32({0})",
@@ -25,11 +33,25 @@ POLYNOMIAL = {
     ("f64", "tanh"): "tanh_f64({0})",
     ("f64", "sigmoid"): "sigmoid_f64({0})",
 }
+HELPERS = sorted({call.split("(")[0] for call in POLYNOMIAL.values()})
 
-HEADER = (
-    "import math\n\nimport numpy as np\nfrom numba import njit, prange, types\n"
-    "from numba.extending import intrinsic\n"
-    + """
+
+def import_line(kernels: str) -> str:
+    """The import of the helpers ``kernels`` (generated source) calls, or "" when it calls none;
+    it names this file's digest, so an edited helper changes the kernel module's cache key
+    (Numba's file cache of a kernel does not notice a change in a function it inlined)."""
+    used = [name for name in HELPERS if f"{name}(" in kernels]
+    if not used:
+        return ""
+    return f"from bpir.backends.numba.fastmath import {', '.join(used)}  # fastmath {_digest()}\n"
+
+
+@cache
+def _digest() -> str:
+    with open(__file__, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()[:16]
+
+
 f32 = np.float32
 
 
@@ -158,6 +180,7 @@ def sigmoid_f64(x):
     s = (1.0 if x >= 0 else e) / (1.0 + e)
     return s if x == x else x
 
+
 @njit(inline="always")
 def tanh_f64(x):
     a = abs(x)
@@ -185,5 +208,3 @@ def tanh_f64(x):
     m = p * (y * y) + y
     t = math.copysign(m / (m + 2.0) if a < 0.625 else 1.0 - 2.0 / (exp_core64(y) + 1.0), x)
     return t if x == x else x
-"""
-)

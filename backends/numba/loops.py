@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 from bpir.ir import Node, Value
-from bpir.types import is_float, to_numpy_dtype
+from bpir.types import is_float
 
-from ..array_api import literal
+from ..array_api import dtype_of, literal, scalar_ops
 from .fastmath import POLYNOMIAL
 
 # below this much work (elements, a transcendental counting TRANSCENDENTAL_COST), thread start-up
@@ -26,28 +26,9 @@ TRANSCENDENTAL = {"exp", "log", "log1p", "expm1", "tanh", "sigmoid", "sin", "cos
 TRANSCENDENTAL_COST = 16
 IDENT = "    "
 
-SCALAR = {
-    "neg": "-{0}", "exp": "np.exp({0})", "log": "np.log({0})", "log1p": "np.log1p({0})",
-    "expm1": "np.expm1({0})", "tanh": "np.tanh({0})", "sqrt": "np.sqrt({0})",
-    "rsqrt": "{one} / np.sqrt({0})", "abs": "abs({0})", "sign": "np.sign({0})", "sin": "np.sin({0})",
-    "cos": "np.cos({0})", "sigmoid": "{one} / ({one} + np.exp(-{0}))", "reciprocal": "{one} / {0}",
-    "erf": "math.erf({0})", "logical_not": "not {0}", "add": "{0} + {1}", "sub": "{0} - {1}",
-    "mul": "{0} * {1}", "div": "{0} / {1}", "pow": "np.power({0}, {1})",
-    "maximum": "np.maximum({0}, {1})", "minimum": "np.minimum({0}, {1})", "gt": "{0} > {1}",
-    "ge": "{0} >= {1}", "lt": "{0} < {1}", "le": "{0} <= {1}", "eq": "{0} == {1}", "ne": "{0} != {1}",
-    "logical_and": "{0} and {1}", "logical_or": "{0} or {1}", "where": "{1} if {0} else {2}",
-    "tan": "np.tan({0})", "arcsin": "np.arcsin({0})", "arccos": "np.arccos({0})",
-    "arctan": "np.arctan({0})", "sinh": "np.sinh({0})", "cosh": "np.cosh({0})",
-    "arcsinh": "np.arcsinh({0})", "arccosh": "np.arccosh({0})", "arctanh": "np.arctanh({0})",
-    "log2": "np.log2({0})", "log10": "np.log10({0})", "floor": "np.floor({0})", "ceil": "np.ceil({0})",
-    "trunc": "np.trunc({0})", "rint": "np.rint({0})", "isnan": "np.isnan({0})",
-    "isinf": "np.isinf({0})", "isfinite": "np.isfinite({0})", "atan2": "np.arctan2({0}, {1})",
-    "hypot": "np.hypot({0}, {1})", "logaddexp": "np.logaddexp({0}, {1})",
-    "copysign": "np.copysign({0}, {1})", "floor_divide": "{0} // {1}", "remainder": "np.remainder({0}, {1})",
-    "logical_xor": "{0} != {1}", "bitwise_and": "{0} & {1}", "bitwise_or": "{0} | {1}",
-    "bitwise_xor": "{0} ^ {1}", "bitwise_invert": "~{0}", "left_shift": "{0} << {1}",
-    "right_shift": "{0} >> {1}",
-}  # fmt: skip
+# op -> scalar source in a loop: NumPy's functions, which Numba compiles for scalars; a group
+# using signbit or nextafter (not looped) runs as NumPy calls in the driver
+SCALAR = {op: s for op, s in scalar_ops("np").items() if op not in ("signbit", "nextafter")}
 LOOPABLE_DTYPES = {
     "f32",
     "f64",
@@ -55,10 +36,6 @@ LOOPABLE_DTYPES = {
     "i64",
     "bool",
 }  # no float16 arithmetic in Numba on CPU
-
-
-def np_name(dtype: str) -> str:
-    return "np." + to_numpy_dtype(dtype).name
 
 
 def loopable(node: Node) -> bool:
@@ -79,12 +56,12 @@ def _scalar_expr(node: Node, args: list[str]) -> str:
         src = node.inputs[0].dtype
         if dtype == "bool":
             return f"{args[0]} != 0"
-        return f"{np_name(dtype)}({args[0]})" if src != dtype else args[0]
+        return f"{dtype_of(dtype)}({args[0]})" if src != dtype else args[0]
     if (dtype, node.op) in POLYNOMIAL:
         return POLYNOMIAL[dtype, node.op].format(*args)
-    expr = SCALAR[node.op].format(*args, one=f"{np_name(dtype)}(1)")
+    expr = SCALAR[node.op].format(*args, one=f"{dtype_of(dtype)}(1)")
     # integer ops narrower than int64 are widened by Numba: cast back so the dtype is exact
-    return f"{np_name(dtype)}({expr})" if dtype == "i32" else expr
+    return f"{dtype_of(dtype)}({expr})" if dtype == "i32" else expr
 
 
 NUMPY_NONFINITE = {"inf": "np.inf", "-inf": "-np.inf", "nan": "np.nan"}
@@ -94,7 +71,7 @@ def constant_literal(value, dtype: str) -> str:
     v = value.item()
     if dtype == "bool":
         return literal(bool(v))
-    return f"{np_name(dtype)}({literal(v, NUMPY_NONFINITE)})"
+    return f"{dtype_of(dtype)}({literal(v, NUMPY_NONFINITE)})"
 
 
 def kernel_source(name: str, node: Node) -> str:
@@ -185,7 +162,7 @@ class _Kernel:
         return "f64" if self.kind == "sum" and v.dtype in ("f32", "f64") else v.dtype
 
     def _start(self, v: Value) -> str:
-        dt = np_name(self._acc_dtype(v))
+        dt = dtype_of(self._acc_dtype(v))
         if self.kind == "sum":
             return f"{dt}(0)"
         return f"{dt}(-np.inf)" if is_float(v.dtype) else f"np.iinfo({dt}).min"
@@ -226,7 +203,7 @@ class _Kernel:
             lines += self._combine(acc, self.env[v], IDENT * inner)
         at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
         for j, (acc, v) in enumerate(zip(accs, self.reduced)):
-            value = acc if self._acc_dtype(v) == v.dtype else f"{np_name(v.dtype)}({acc})"
+            value = acc if self._acc_dtype(v) == v.dtype else f"{dtype_of(v.dtype)}({acc})"
             lines.append(f"{IDENT * depth}{self.outs[self.kept_outputs + j]}[{at}] = {value}")
         return lines
 

@@ -11,21 +11,19 @@ from bpir.ir import Graph, Node
 from bpir.passes.memory import MemoryPlan, plan
 
 from ..array_api import attr, dtype_of, elementwise_calls, expressions, literal, matmul_operands
-from ..codegen import Emitter, decompose_missing
+from ..codegen import Emitter, Rule, decompose_missing
 
 UFUNCS = elementwise_calls("np", sigmoid="k.sigmoid", rsqrt="k.rsqrt", erf="k.erf")
 
 
-def _dt(name: str) -> str:
-    return dtype_of("np", name)
-
-
 # op -> f(node, args) -> Python expression
 EXPRESSIONS = expressions("np") | {
-    "cast": lambda n, a: f"np.asarray({a[0]}).astype({_dt(n.attrs['dtype'])})",
+    "cast": lambda n, a: f"np.asarray({a[0]}).astype({dtype_of(n.attrs['dtype'])})",
     "matmul": lambda n, a: "np.matmul({}, {})".format(*matmul_operands(n, a, "np")),
-    "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {_dt(n.attrs['dtype'])})",
-    "random_uniform": lambda n, a: f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {_dt(n.attrs['dtype'])})",
+    "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {dtype_of(n.attrs['dtype'])})",
+    "random_uniform": lambda n, a: (
+        f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {dtype_of(n.attrs['dtype'])})"
+    ),
     "random_split": lambda n, a: f"k.random_split({a[0]}, {attr(n, 'num')})",
     "cholesky": lambda n, a: f"np.linalg.cholesky({a[0]})",
     "eigh": lambda n, a: f"np.linalg.eigh({a[0]})",
@@ -38,32 +36,31 @@ def generate(graph: Graph, plan_memory: bool = True) -> tuple[str, dict]:
     graph = decompose_missing(graph, SUPPORTED, "numpy")
     mem = plan(graph) if plan_memory else MemoryPlan()
     em = Emitter(graph, header="from bpir.backends.numpy import kernels as k")
-    for i, node in enumerate(graph.nodes):
-        args = [em.name(v) for v in node.inputs]
-        if len(node.outputs) > 1:  # a library call returning a tuple (slogdet, qr, eigh, svd)
-            em.line(f"{bind_all(em, node)} = {EXPRESSIONS[node.op](node, args)}", node)
-            continue
-        target = em.bind(node.out)
-        if node.op == "constant":
-            em.line(f"{target} = {constant_source(em, node)}", node)
-        elif node.op in UFUNCS:
-            out = f", out={em.name(mem.inplace[i])}" if i in mem.inplace else ""
-            em.line(f"{target} = {UFUNCS[node.op]}({', '.join(args)}{out})", node)
-        else:
-            em.line(f"{target} = {EXPRESSIONS[node.op](node, args)}", node)
+    em.emit_nodes(rules(em, mem))
     return em.finish(), em.globals
 
 
-def bind_all(em: Emitter, node: Node) -> str:
-    """The targets of a multi-output node, as the left side of an unpacking assignment."""
-    return ", ".join(em.bind(v) for v in node.outputs)
+def rules(em: Emitter, mem: MemoryPlan) -> dict[str, Rule]:
+    """op -> this backend's rule for ``em``'s graph: an elementwise op writes into a dying input
+    where the memory plan allows (``out=``); a constant is a literal or a named global."""
+    inplace = {em.graph.nodes[i]: v for i, v in mem.inplace.items()}
+
+    def ufunc(fn: str) -> Rule:
+        def rule(node: Node, args: list[str]) -> str:
+            out = f", out={em.name(inplace[node])}" if node in inplace else ""
+            return f"{fn}({', '.join(args)}{out})"
+
+        return rule
+
+    ufuncs = {op: ufunc(fn) for op, fn in UFUNCS.items()}
+    return EXPRESSIONS | ufuncs | {"constant": lambda n, a: constant_source(em, n)}
 
 
 def constant_source(em: Emitter, node: Node) -> str:
     """A constant node as source: a typed scalar literal, or a named global holding the array."""
     value = node.attrs["value"]
     if value.ndim == 0:
-        return f"{_dt(node.out.dtype)}({literal(value.item())})"
+        return f"{dtype_of(node.out.dtype)}({literal(value.item())})"
     return em.constant(value)
 
 

@@ -1,4 +1,5 @@
-"""Memory planning: liveness, in-place buffer reuse, and a peak-memory / bytes-moved report.
+"""Memory planning, an analysis over ``bpir.lifetimes``: in-place buffer reuse and a
+peak-memory / bytes-moved report.
 
 Backends ask ``plan(graph)`` which node may write its result into a dying input's buffer."""
 
@@ -6,12 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import ops  # noqa: F401  (registers the op set: VIEW_OPS is read from it)
 from ..ir import Graph, Value
-from ..registry import OPS, Kind, get_op
-
-# ops whose result may be a strided view of their input, as the registry declares (``OpDef.view``)
-VIEW_OPS = frozenset(name for name, op in OPS.items() if op.view)
+from ..lifetimes import VIEW_OPS, buffer_ends, lifetimes  # VIEW_OPS: also imported from here
+from ..registry import Kind, get_op
 
 
 @dataclass
@@ -26,21 +24,10 @@ class MemoryPlan:
 def plan(graph: Graph, inplace_ops: set[str] | None = None) -> MemoryPlan:
     """In-place reuse: an elementwise node may write into an input whose buffer (and every
     view of it) dies at that node, if types match and the buffer is owned by the graph."""
-    p = MemoryPlan()
-    end = len(graph.nodes)
-    for v in graph.inputs:
-        p.base[v] = v
-    for i, node in enumerate(graph.nodes):
-        for v in node.inputs:
-            p.last_use[v] = i
-        for v in node.outputs:
-            p.base[v] = p.base[node.inputs[0]] if node.op in VIEW_OPS else v
-    for v in graph.outputs:
-        p.last_use[v] = end
-    buffer_end: dict[Value, int] = {}
-    for v, b in p.base.items():
-        buffer_end[b] = max(buffer_end.get(b, -1), p.last_use.get(v, -1))
-    owned = {v for n in graph.nodes if n.op not in VIEW_OPS | {"constant"} for v in n.outputs}
+    life = lifetimes(graph)
+    p = MemoryPlan(last_use=life.last_use, base=dict(life.base))
+    buffer_end = dict(life.end)
+    mine = owned(graph)
     taken: set[Value] = set()
     for i, node in enumerate(graph.nodes):
         op = get_op(node.op)
@@ -50,7 +37,7 @@ def plan(graph: Graph, inplace_ops: set[str] | None = None) -> MemoryPlan:
             continue
         out = node.out
         for v in node.inputs:
-            if (v in owned and v not in taken and v.type == out.type and out.shape != ()
+            if (v in mine and v not in taken and v.type == out.type and out.shape != ()
                     and buffer_end[v] == i):  # fmt: skip
                 p.inplace[i] = v
                 taken.add(v)
@@ -58,27 +45,33 @@ def plan(graph: Graph, inplace_ops: set[str] | None = None) -> MemoryPlan:
                 p.base[out] = v
                 buffer_end[v] = max(buffer_end[v], p.last_use.get(out, -1))
                 break
-    _account(graph, p, owned)
+    p.peak_bytes = max([0, *live_bytes(graph, p)])
+    p.bytes_moved = sum(
+        sum(v.type.nbytes for v in n.inputs + n.outputs) for n in graph.nodes if n.op not in VIEW_OPS
+    )
     return p
 
 
-def _account(graph: Graph, p: MemoryPlan, owned: set[Value]) -> None:
-    """Peak bytes of live owned buffers (inputs excluded) and bytes read + written per node."""
-    ends: dict[Value, int] = {}
-    for v, b in p.base.items():
-        ends[b] = max(ends.get(b, -1), p.last_use.get(v, -1))
-    live, peak = 0, 0
+def owned(graph: Graph) -> set[Value]:
+    """The values whose buffers the graph allocates (not its inputs, views or constants)."""
+    return {v for n in graph.nodes if n.op not in VIEW_OPS | {"constant"} for v in n.outputs}
+
+
+def live_bytes(graph: Graph, p: MemoryPlan) -> list[int]:
+    """Bytes of owned buffers live while node i runs under plan ``p`` (its outputs allocated,
+    inputs not yet freed; graph inputs excluded, an in-place result allocates nothing)."""
+    mine = owned(graph)
+    ends = buffer_ends(p.base, p.last_use)
     frees: dict[int, int] = {}
-    for b in owned:
+    for b in mine:
         frees[ends.get(b, -1)] = frees.get(ends.get(b, -1), 0) + b.type.nbytes
+    live, series = 0, []
     for i, node in enumerate(graph.nodes):
         if i not in p.inplace:
-            live += sum(v.type.nbytes for v in node.outputs if v in owned)
-        peak = max(peak, live)
+            live += sum(v.type.nbytes for v in node.outputs if v in mine)
+        series.append(live)
         live -= frees.get(i, 0)
-        if node.op not in VIEW_OPS:
-            p.bytes_moved += sum(v.type.nbytes for v in node.inputs + node.outputs)
-    p.peak_bytes = peak
+    return series
 
 
 def report(graph: Graph) -> dict[str, int]:
