@@ -169,6 +169,14 @@ def test_optimize_without_the_new_options_runs_every_rule():
     _assert_computes(out, args, CASES["transpose_of_matmul"])
 
 
+def test_the_public_optimize_switches_a_rule_off():
+    graph, args = _graph_and_args(CASES["double_transpose"])
+    kept = bpir.optimize(graph, disable_rules={"double_transpose"})
+    assert [n.op for n in kept.nodes] == ["transpose", "transpose"]
+    assert [n.op for n in bpir.optimize(graph).nodes] == ["transpose"]
+    _assert_computes(kept, args, CASES["double_transpose"])
+
+
 # --- string flags as enums ----------------------------------------------------------------------
 
 # printed by bpir before the flags were enums (an optimized backward graph): the text must

@@ -21,11 +21,16 @@ Rule = Callable[[Builder, Node], "list[Value] | None"]
 
 
 def rewrite(graph: Graph, rule: Rule) -> Graph:
+    """``graph`` with each node's outputs replaced as ``rule`` says; a kept node whose inputs
+    are unchanged is the same ``Node`` object in both graphs (nodes are never mutated), which
+    spares a copy per node and the garbage collector's rescans of those copies."""
     b = Builder(graph.name)
     b.inputs, b.input_info = list(graph.inputs), dict(graph.input_info)
     env: dict[Value, Value] = {v: v for v in graph.inputs}
     for node in graph.nodes:
-        view = Node(node.op, [env[v] for v in node.inputs], node.attrs, node.outputs, node.loc)
+        inputs = [env[v] for v in node.inputs]
+        same = all(a is v for a, v in zip(inputs, node.inputs))
+        view = node if same else Node(node.op, inputs, node.attrs, node.outputs, node.loc)
         with at(node.loc):
             outs = rule(b, view)
         if outs is None:
