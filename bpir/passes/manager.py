@@ -49,6 +49,8 @@ class PassRecord:
 
 @dataclass
 class PassReport:
+    """What optimize did: one record per pass run, in order (printed as a table)."""
+
     records: list[PassRecord] = field(default_factory=list)
 
     def rule_counts(self) -> Counter:
