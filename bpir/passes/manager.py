@@ -80,8 +80,9 @@ def optimize(
     time and node counts (and rule passes' fired rules) are recorded into ``report`` when one is
     given. ``disable_rules`` names rewrite rules (e.g. ``"double_transpose"``) not to apply.
 
-    Python's cyclic garbage collector stays on: pausing it (``gc.disable()``) speeds up graphs
-    of ~100k nodes by about a fifth, but it is process-wide, so that is the caller's choice."""
+    Python's cyclic garbage collector stays on: pausing it (``gc.disable()`` ... ``gc.enable()``
+    around this call) makes graphs of 100k nodes optimize 15-35% faster (no gain at 1k nodes),
+    but it is process-wide, so that is the caller's choice."""
     pipeline = _resolve(passes)
     check_pass_names(print_after or (), pipeline, "print_after")
     dump = set(os.environ.get("BPIR_DUMP", "").split(",")) - {""}
