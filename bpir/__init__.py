@@ -30,11 +30,12 @@ def trace(fn, *example_args) -> Graph:
     return _trace(fn, *example_args)
 
 
-def optimize(graph: Graph, passes=None) -> Graph:
-    """Run the default pass pipeline (or the named passes) over ``graph``."""
+def optimize(graph: Graph, passes=None, disable_rules=None) -> Graph:
+    """Run the default pass pipeline (or the named passes) over ``graph``, without the rewrite
+    rules named in ``disable_rules`` (e.g. ``{"double_transpose"}``)."""
     from .passes.manager import optimize as _optimize
 
-    return _optimize(graph, passes)
+    return _optimize(graph, passes, disable_rules=disable_rules)
 
 
 def compile(fn, backend: str = "numpy", example_args=None, **options):  # noqa: A001

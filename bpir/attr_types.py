@@ -4,6 +4,7 @@ these plain values into a graph (and from there into generated source)."""
 
 from __future__ import annotations
 
+import enum
 import re
 from typing import Any
 
@@ -84,6 +85,24 @@ class OneOf(AttrType):
     def check(self, value):
         if type(value) is str and value in self.choices:
             return value
+        raise self.fail(value)
+
+
+class EnumOf(AttrType):
+    """One member of a string-valued enum (``ir.StrFlag``); its plain string value is read as it."""
+
+    def __init__(self, flags: type[enum.Enum]):
+        self.flags = flags
+        self.name = "one of " + "|".join(repr(f.value) for f in flags)
+
+    def check(self, value):
+        if isinstance(value, self.flags):
+            return value
+        if type(value) is str:
+            try:
+                return self.flags(value)
+            except ValueError:
+                pass
         raise self.fail(value)
 
 

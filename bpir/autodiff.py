@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .builder import Builder
-from .ir import Graph, InputInfo, Node, Value
+from .ir import Graph, InputInfo, Node, Role, Value
 from .location import at
 from .passes.dce import dce
 from .printer import ValueNames
@@ -68,7 +68,7 @@ def joint(graph: Graph, wrt: list[int], seed: bool = True) -> Graph:
             raise TypeError(f"grad needs a floating-point output, got {out.dtype}")
         cts = [b.scalar(1.0, out.dtype)]
     else:
-        cts = [b.input(v.type, f"ct{i}", InputInfo("cotangent")) for i, v in enumerate(graph.outputs)]
+        cts = [b.input(v.type, f"ct{i}", InputInfo(Role.COTANGENT)) for i, v in enumerate(graph.outputs)]
     wrt_vals = [graph.inputs[i] for i in wrt]
     grads = backward(b, graph, env, wrt_vals, cts)
     grads = [g if g is not None else b.zeros(v.type) for g, v in zip(grads, wrt_vals)]
@@ -119,9 +119,9 @@ def split(graph: Graph, wrt: list[int], remat: bool = False) -> Split:
     for k, v in enumerate(residuals):
         p = producers.get(v)
         origin = (f"{names[v]} = {p.op}" + (f" loc({p.loc})" if p.loc else "")) if p else f"input {names[v]}"
-        env[v] = b.input(v.type, f"r{k}", InputInfo("residual", origin))
+        env[v] = b.input(v.type, f"r{k}", InputInfo(Role.RESIDUAL, origin))
     for i, v in enumerate(cts):
-        env[v] = b.input(v.type, f"ct{i}", InputInfo("cotangent"))
+        env[v] = b.input(v.type, f"ct{i}", InputInfo(Role.COTANGENT))
     b.copy_nodes(again + grad_nodes, env)
     backward_graph = dce(b.finish([env[v] for v in j.outputs[n_out:]]))
     return Split(forward, backward_graph, n_out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,13 +52,35 @@ class Node:
         return v
 
 
+class StrFlag(str, enum.Enum):
+    """A closed set of string flags: members are ``str`` and print, format and JSON-encode as
+    their plain value, so the IR text, artifacts and reports read as before."""
+
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(str.__str__(self), spec)
+
+
+class Role(StrFlag):
+    """Why a backward graph's input exists (printed before the input in the IR header)."""
+
+    NONE = ""
+    RESIDUAL = "residual"  # a forward value saved for the backward
+    COTANGENT = "cotangent"  # the cotangent of a forward output
+
+
 @dataclass(eq=False)
 class InputInfo:
-    """Why a graph input exists: its role ("residual", "cotangent" or "") and, for residuals,
-    the forward value it carries."""
+    """Why a graph input exists: its role and, for residuals, the forward value it carries
+    (a plain string role, as in ``InputInfo("residual")``, is read as its ``Role``)."""
 
-    role: str = ""
+    role: Role = Role.NONE
     origin: str = ""
+
+    def __post_init__(self) -> None:
+        self.role = Role(self.role)
 
 
 @dataclass(eq=False)

@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from .errors import ParseError
-from .ir import Graph, InputInfo, Node, Value
+from .ir import Graph, InputInfo, Node, Role, Value
 from .location import is_clean
 from .registry import get_op, normalize_attrs
 from .types import DTYPES, TensorType, is_float
@@ -124,6 +124,15 @@ def _string(toks: _Tokens) -> str:
         toks.fail(f"malformed string ({e.args[0]})", tok)
 
 
+def _role(toks: _Tokens) -> Role:
+    """An input's role word ("residual", "cotangent")."""
+    tok = toks.next()
+    try:
+        return Role(tok[1])
+    except ValueError:
+        toks.fail(f"unknown input role (roles: {', '.join(r for r in Role if r)})", tok)
+
+
 def _func(toks: _Tokens, depth: int) -> Graph:
     start = toks.expect("func")
     if depth > MAX_REGION_DEPTH:
@@ -133,7 +142,7 @@ def _func(toks: _Tokens, depth: int) -> Graph:
     env: dict[str, Value] = {}
     inputs, info = [], {}
     while not toks.accept(")"):
-        role = toks.next()[1] if toks.peek()[0] == "ident" else ""  # "residual", "cotangent"
+        role = _role(toks) if toks.peek()[0] == "ident" else Role.NONE
         vname = toks.kind("pct")[1]
         toks.expect(":")
         v = Value(_type(toks), vname[1:])

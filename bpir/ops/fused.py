@@ -2,7 +2,7 @@
 followed by a reduction of its output (a fused reduction prologue).
 
 attrs: region (Graph of rank-0 values, one input per node input), shape (the iteration
-space; every input broadcasts to it NumPy-style), reduce ("" | "sum" | "max"), axes, keepdims,
+space; every input broadcasts to it NumPy-style), reduce (``Reduce``: "" | "sum" | "max"), axes, keepdims,
 unreduced (with a reduction: how many leading region outputs are written at the full iteration
 shape as well; the rest are reduced — e.g. relu-backward's product for the next matmul plus
 its column sums for the bias gradient, in one pass).
@@ -12,11 +12,19 @@ from __future__ import annotations
 
 from .. import attr_types as ty
 from ..errors import ShapeError
-from ..ir import Graph
+from ..ir import Graph, StrFlag
 from ..registry import REQUIRED, Kind, OpDef, register
 from ..types import TensorType
 from .layout import broadcast_shapes
 from .reduction import check_axes, reduced_shape
+
+
+class Reduce(StrFlag):
+    """What a fused node does with its region's (reduced) outputs: nothing, sum or max."""
+
+    NONE = ""
+    SUM = "sum"
+    MAX = "max"
 
 
 def _fused_rule(types, a):
@@ -68,8 +76,8 @@ def decompose_fused(b, node):
 
 
 register(OpDef("fused", Kind.FUSED, None, _fused_rule,
-               attrs={"region": REQUIRED, "shape": REQUIRED, "reduce": "", "axes": (), "keepdims": False,
+               attrs={"region": REQUIRED, "shape": REQUIRED, "reduce": Reduce.NONE, "axes": (), "keepdims": False,
                       "unreduced": 0},
-               attr_types={"region": ty.REGION, "shape": ty.SHAPE, "reduce": ty.OneOf("", "sum", "max"),
+               attr_types={"region": ty.REGION, "shape": ty.SHAPE, "reduce": ty.EnumOf(Reduce),
                            "axes": ty.AXES, "keepdims": ty.BOOL, "unreduced": ty.NONNEG},
                decompose=decompose_fused))  # fmt: skip
