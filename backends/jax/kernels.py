@@ -4,25 +4,12 @@ exact linear transposes of the forward op, so XLA sees ordinary convolutions."""
 
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-HIGHEST = lax.Precision.HIGHEST
-
-
-def full_f32(op, *args, **params):
-    """``op(*args, **params)`` with f32 products in full precision on every platform: HIGHEST
-    where the default takes fewer bits (TF32/bf16 passes on GPU and TPU); on CPU, whose f32
-    dots and convolutions are exact f32 at any setting, the default, which XLA:CPU runs faster
-    (the small MLP step: 15% faster than at HIGHEST, as fast as a hand-written ``jax.jit``).
-    One branch per platform; lowering for one platform keeps only its branch."""
-    return lax.platform_dependent(
-        *args, cpu=partial(op, **params), default=partial(op, precision=HIGHEST, **params)
-    )
+HIGHEST = lax.Precision.HIGHEST  # f32 matmuls/convs in full precision on every platform
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False):
@@ -32,14 +19,14 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
     batch = tuple(range(nb))
     ca = nb if transpose_a else nb + 1
     cb = nb + 1 if transpose_b else nb
-    out = full_f32(lax.dot_general, a, b, dimension_numbers=(((ca,), (cb,)), (batch, batch)))
+    out = lax.dot_general(a, b, (((ca,), (cb,)), (batch, batch)), precision=HIGHEST)
     return out  # (batch..., m, n): dot_general orders batch, a's free axis, then b's free axis
 
 
 def conv2d(x, w, stride, padding, dilation, groups):
-    return full_f32(
-        lax.conv_general_dilated, x, w, window_strides=stride, padding=[(p, p) for p in padding],
-        rhs_dilation=dilation, feature_group_count=groups, dimension_numbers=("NCHW", "OIHW", "NCHW"),
+    return lax.conv_general_dilated(
+        x, w, window_strides=stride, padding=[(p, p) for p in padding], rhs_dilation=dilation,
+        feature_group_count=groups, dimension_numbers=("NCHW", "OIHW", "NCHW"), precision=HIGHEST,
     )  # fmt: skip
 
 
