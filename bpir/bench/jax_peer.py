@@ -4,15 +4,19 @@ written-out loss, the CNN and the GRU step (``bpir.bench.peer_models``). Outputs
 agree first; then, timed round-robin (medians): the compiled function, ``jax.jit``, the same
 function saved and loaded back (``bpir.save``/``bpir.load``), and bpir's XLA program called on
 flat arguments without bpir's Python call path (which separates call overhead from the HLO).
-Also prints the opcodes whose counts differ between the two optimized HLO modules.
+Medians of wall time and of process CPU time (robust to other processes on a shared machine);
+also prints the opcodes whose counts differ between the two optimized HLO modules.
 
     python -m bpir.bench.jax_peer [--small]     (or: bpir bench jax)"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import statistics
 import tempfile
+import time
 from collections import Counter
 from functools import partial
 
@@ -22,7 +26,7 @@ import numpy as np
 
 import bpir
 from bpir.bench.peer_models import Workload, workloads
-from bpir.bench.timing import interleaved_medians, table
+from bpir.bench.timing import block, table
 
 PEERS = ("bpir jax", "jax.jit", "bpir loaded", "XLA program")
 
@@ -69,8 +73,29 @@ def check_agreement(name: str, ours, jax_result, loaded) -> None:
                                  f"(max |difference| / max |value| = {error:.2e} > {tol:.1e})")  # fmt: skip
 
 
-def measure(w: Workload, per_round: int) -> tuple[list[float], Counter, Counter]:
-    """Median seconds of the four peers, and the opcode counts of bpir's and jax's HLO."""
+def wall_and_cpu_medians(fns, rounds: int, per_round: int, budget_s: float = 60.0) -> tuple[list, list]:
+    """Median wall and process-CPU seconds per call of each callable, timed round-robin as in
+    ``interleaved_times`` (one untimed call, then ``per_round`` timed ones, per peer and round).
+    CPU time (all of this process's threads) barely moves when other processes load the machine,
+    so its ratios hold on a busy shared machine where wall-time ratios drift."""
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    for r in range(rounds):
+        if r >= 2 and time.perf_counter() - start > budget_s:
+            break
+        for fn, w, c in zip(fns, wall, cpu):
+            block(fn())
+            for _ in range(per_round):
+                t0, c0 = time.perf_counter(), time.process_time()
+                block(fn())
+                w.append(time.perf_counter() - t0)
+                c.append(time.process_time() - c0)
+    return [statistics.median(t) for t in wall], [statistics.median(t) for t in cpu]
+
+
+def measure(w: Workload, rounds: int, per_round: int) -> tuple[list[float], list[float], Counter, Counter]:
+    """Median wall and CPU seconds of the four peers, and the opcode counts of bpir's and jax's HLO."""
     f = bpir.compile(w.step, backend="jax", example_args=w.example)
     with tempfile.TemporaryDirectory(prefix="bpir_jax_peer_") as folder:
         f.save(folder)
@@ -86,34 +111,34 @@ def measure(w: Workload, per_round: int) -> tuple[list[float], Counter, Counter]
 
     peers = [partial(f, *dev), partial(w.jax_step, *dev), partial(loaded, *dev), program]
     check_agreement(w.name, peers[0](), peers[1](), peers[2]())
-    times = interleaved_medians(peers, per_round=per_round)
+    wall, cpu = wall_and_cpu_medians(peers, rounds, per_round)
     ours = ex.run.lower().compile().as_text()
     with jax.enable_x64(True):
         theirs = w.jax_step.lower(*dev).compile().as_text()
-    return times, hlo_op_counts(ours), hlo_op_counts(theirs)
+    return wall, cpu, hlo_op_counts(ours), hlo_op_counts(theirs)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", action="store_true", help="only the small MLP (both losses)")
+    parser.add_argument("--rounds", type=int, default=6, help="round-robin rounds (default 6)")
     args = parser.parse_args(argv)
-    rows = [
-        [
-            "workload",
-            *(f"{p} ms" for p in PEERS),
-            "bpir/jax",
-            "loaded/bpir",
-            "program/jax",
-            "HLO ops bpir/jax",
-        ]
-    ]
+    head = ["workload", *(f"{p} ms" for p in PEERS), "bpir/jax", "loaded/bpir", "program/jax"]
+    rows = {"wall": [head + ["HLO ops bpir/jax"]], "CPU": [head]}
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     for w in workloads(args.small):
-        t, a, b = measure(w, per_round=20 if "small" in w.name else 5)
-        rows.append([w.name, *(f"{s * 1e3:.3f}" for s in t), f"{t[0] / t[1]:.3f}", f"{t[2] / t[0]:.3f}",
-                     f"{t[3] / t[1]:.3f}", f"{sum(a.values())}/{sum(b.values())}"])  # fmt: skip
+        wall, cpu, a, b = measure(w, args.rounds, per_round=20 if "small" in w.name else 5)
+        for kind, t in (("wall", wall), ("CPU", cpu)):
+            rows[kind].append([w.name, *(f"{s * 1e3:.3f}" for s in t), f"{t[0] / t[1]:.3f}", f"{t[2] / t[0]:.3f}",
+                               f"{t[3] / t[1]:.3f}"])  # fmt: skip
+        rows["wall"][-1].append(f"{sum(a.values())}/{sum(b.values())}")
         diff = {k: (a[k], b[k]) for k in sorted(set(a) | set(b)) if a[k] != b[k]}
         print(f"{w.name}: HLO opcodes that differ (bpir, jax): {diff or 'none'}", flush=True)
-    print(table(rows))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print("medians of wall time per call:")
+    print(table(rows["wall"]))
+    print("medians of process CPU time per call (all threads; robust to other processes' load):")
+    print(table(rows["CPU"]))
     return 0
 
 
