@@ -11,7 +11,7 @@ import numpy as np
 
 from .backend_registry import BACKENDS, backend_module
 from .ir import Graph
-from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflatten
+from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflattener
 from .types import TensorType
 
 
@@ -30,6 +30,7 @@ class Executable:
 
     def __post_init__(self):
         self.np_dtypes = [t.np_dtype for t in self.in_types]
+        self.build_out = unflattener(self.out_tree)
         # a backend whose dispatch checks the argument pytree itself (jax) takes it unflattened
         tree_call = getattr(self.run, "tree_call", None)
         self.fast = tree_call(self.in_tree, self.weak) if tree_call is not None else None
@@ -37,12 +38,11 @@ class Executable:
     def __call__(self, args: tuple) -> Any:
         if self.fast is not None:
             try:
-                return unflatten(self.out_tree, self.fast(*args))
+                return self.build_out(self.fast(*args))
             except Exception:  # a signature the fast path does not take: checked (and explained) below
                 pass
         leaves = check_args(self, args)
-        outs = self.run(*leaves)
-        return unflatten(self.out_tree, list(outs))
+        return self.build_out(self.run(*leaves))
 
     def warm_up(self) -> None:
         """Build every kernel now: a program that can compile ahead of time does (jax: lower and
@@ -169,7 +169,7 @@ class Compiled:
         last = self._last
         if last is not None and last.fast is not None:
             try:  # the last signature again: the fast path accepts exactly what specialize would map to it
-                return unflatten(last.out_tree, last.fast(*args))
+                return last.build_out(last.fast(*args))
             except Exception:
                 pass
         return self.specialize(args)(args)
