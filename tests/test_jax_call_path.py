@@ -98,6 +98,9 @@ def test_python_scalars_keep_their_weak_typing_per_signature():
     for s in (0.25, 0.25, np.float32(0.25)):  # a Python float converts to the declared f32
         out = aot(x, s)
         assert out.dtype == np.float32 and np.all(np.asarray(out) == 0.25)
+    g = bpir.compile(lambda x, b: np.where(b, x, -x), backend="jax")  # jax types True like np.True_
+    for b in (True, np.False_, False, np.True_, True):
+        np.testing.assert_array_equal(np.asarray(g(x, b)), x if b else -x)
     with pytest.raises(TypeError, match=r"s: expected dtype f32"):
         aot(x, 1)  # a Python int is not a float
 

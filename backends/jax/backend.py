@@ -113,7 +113,7 @@ class JaxProgram:
         flat path, whose shardings are per leaf."""
         if self.layout is not None:
             return None
-        self.tree = TreeCall(self.fn, self.specs, in_tree, weak)
+        self.tree = TreeCall.make(self.fn, self.specs, in_tree, weak)
         return self.tree
 
     def lower(self):
@@ -146,6 +146,14 @@ class TreeCall:
     def __init__(self, fn: Callable, specs: list, in_tree: TreeDef, weak: list[bool] | None):
         self.fn, self.specs, self.in_tree, self.weak = fn, specs, in_tree, weak
         self.jitted = jax.jit(self._traced)
+
+    @classmethod
+    def make(cls, fn: Callable, specs: list, in_tree: TreeDef, weak: list[bool] | None) -> TreeCall | None:
+        """None where jax cannot tell the signature apart: it types a Python bool like a NumPy
+        bool, which bpir specialises separately."""
+        if weak is not None and any(w and s.dtype == np.bool_ for w, s in zip(weak, specs)):
+            return None
+        return cls(fn, specs, in_tree, weak)
 
     def _traced(self, *args):
         leaves = flatten_like(args, self.in_tree)
@@ -292,7 +300,7 @@ class LoadedProgram:
             return tuple(self.jitted(*args))
 
     def tree_call(self, in_tree: TreeDef, weak: list[bool] | None) -> TreeCall | None:
-        return None if self.sharded else TreeCall(self.call, self.specs, in_tree, weak)
+        return None if self.sharded else TreeCall.make(self.call, self.specs, in_tree, weak)
 
 
 def _sharded_call(exported, graph: Graph, manifest: dict, folder: str) -> Callable:
