@@ -11,7 +11,7 @@ import numpy as np
 
 from .backend_registry import BACKENDS, CompilesAhead, backend_module
 from .ir import Graph
-from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflatten
+from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflattener
 from .types import TensorType
 
 
@@ -26,14 +26,23 @@ class Executable:
     out_tree: TreeDef
     in_paths: list[str]
     in_types: list[TensorType]
+    weak: list[bool] | None = None  # which leaves were Python scalars when traced; None: AOT
 
     def __post_init__(self):
         self.np_dtypes = [t.np_dtype for t in self.in_types]
+        self.build_out = unflattener(self.out_tree)
+        # a backend whose dispatch checks the argument pytree itself (jax) takes it unflattened
+        tree_call = getattr(self.run, "tree_call", None)
+        self.fast = tree_call(self.in_tree, self.weak) if tree_call is not None else None
 
     def __call__(self, args: tuple) -> Any:
+        if self.fast is not None:
+            try:
+                return self.build_out(self.fast(*args))
+            except Exception:  # a signature the fast path does not take: checked (and explained) below
+                pass
         leaves = check_args(self, args)
-        outs = self.run(*leaves)
-        return unflatten(self.out_tree, list(outs))
+        return self.build_out(self.run(*leaves))
 
     def warm_up(self) -> None:
         """Build every kernel now: a program that can compile ahead of time does (jax: lower and
@@ -72,7 +81,9 @@ def _same_kind(a: str, b: str) -> bool:
     return a[0] == b[0]
 
 
-def build(graph: Graph, backend: str, in_tree, out_tree, in_paths, optimize=True, **options) -> Executable:
+def build(
+    graph: Graph, backend: str, in_tree, out_tree, in_paths, optimize=True, weak=None, **options
+) -> Executable:
     from .passes.manager import optimize as run_passes
 
     if optimize:
@@ -82,7 +93,7 @@ def build(graph: Graph, backend: str, in_tree, out_tree, in_paths, optimize=True
         options = {**options, "in_paths": list(in_paths), "out_paths": leaf_paths(out_tree, "out")}
     run, source = module.compile_graph(graph, **options)
     types = [v.type for v in graph.inputs]
-    return Executable(graph, run, source, in_tree, out_tree, in_paths, types)
+    return Executable(graph, run, source, in_tree, out_tree, in_paths, types, weak)
 
 
 @dataclass
@@ -145,7 +156,8 @@ class Compiled:
                 # ahead-of-time: a signature the artifact was not built for is an error
                 return next(iter(self._cache.values()))
             t = trace_function(self.fn, tuple(args))
-            ex = build(t.graph, self.backend, t.in_tree, t.out_tree, t.in_paths, **self.options)
+            weak = [is_weak(x) for x in flatten(tuple(args))[0]]  # in the graph's input order
+            ex = build(t.graph, self.backend, t.in_tree, t.out_tree, t.in_paths, weak=weak, **self.options)
             self._cache[key] = ex
         self._last = ex
         return ex
@@ -153,6 +165,12 @@ class Compiled:
     def __call__(self, *args):
         if self.aot:  # built for one signature: no re-tracing, the arguments are checked against it
             return self._last(args)
+        last = self._last
+        if last is not None and last.fast is not None:
+            try:  # the last signature again: the fast path accepts exactly what specialize would map to it
+                return last.build_out(last.fast(*args))
+            except Exception:
+                pass
         return self.specialize(args)(args)
 
     def _current(self) -> Executable:

@@ -5,6 +5,7 @@ A tree definition is plain JSON-able data, so compiled artifacts store it withou
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import islice
 from typing import Any
 
 TreeDef = Any  # "*" for a leaf, ["tuple"|"list", [children]], ["dict", [keys], [children]], None
@@ -102,3 +103,31 @@ def describe(treedef: TreeDef) -> str:
         return "{" + ", ".join(f"{k!r}: {describe(c)}" for k, c in zip(treedef[1], treedef[2])) + "}"
     inner = ", ".join(describe(c) for c in treedef[1])
     return f"({inner})" if treedef[0] == "tuple" else f"[{inner}]"
+
+
+def unflattener(treedef: TreeDef) -> Callable[[Any], Any]:
+    """``unflatten`` specialised to one tree definition, for a compiled function's results on
+    every call: containers of leaves only are built by C loops (``dict(zip(keys, it))`` takes
+    exactly ``len(keys)`` leaves), so a step returning dicts of arrays pays a few µs, not one
+    Python call per leaf."""
+    build = _builder(treedef)
+    return lambda leaves: build(iter(leaves))
+
+
+def _builder(d: TreeDef) -> Callable:
+    if d == "*":
+        return next
+    if d is None:
+        return lambda it: None
+    children = [_builder(c) for c in d[-1]]
+    flat = all(c == "*" for c in d[-1])
+    if d[0] == "dict":
+        keys = tuple(d[1])
+        if flat:
+            return lambda it: dict(zip(keys, it))
+        return lambda it: {k: b(it) for k, b in zip(keys, children)}
+    make = tuple if d[0] == "tuple" else list
+    if flat:
+        n = len(children)
+        return lambda it: make(islice(it, n))
+    return lambda it: make([b(it) for b in children])

@@ -29,6 +29,7 @@ import numpy as np
 from jax import lax
 
 from bpir.ir import Graph, Node
+from bpir.pytree import TreeDef, flatten_like, unflatten
 from bpir.types import to_numpy_dtype
 
 from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal, spec_literal
@@ -88,18 +89,86 @@ class JaxProgram:
     source: str
     graph: Graph
     layout: sharding.Layout | None = None
+    tree: TreeCall | None = None  # the call on the arguments' pytree, once an Executable binds it
 
     def __call__(self, *args):
         with jax.enable_x64(True):
             return tuple(self.jitted(*args))
+
+    def tree_call(self, in_tree: TreeDef, weak: list[bool] | None) -> TreeCall | None:
+        """The arguments' pytree straight to XLA (see ``TreeCall``); sharded programs keep the
+        flat path, whose shardings are per leaf."""
+        if self.layout is not None:
+            return None
+        self.tree = TreeCall.make(self.fn, self.specs, in_tree, weak)
+        return self.tree
 
     def lower(self):
         with jax.enable_x64(True):
             return self.jitted.lower(*self.specs)
 
     def compile_ahead(self) -> None:
-        """XLA compiles now (its compilation cache serves the first call)."""
-        self.lower().compile()
+        """XLA compiles now (its compilation cache serves the first call): the pytree call's
+        program where calls go that way, else the flat one."""
+        if self.tree is not None:
+            self.tree.compile_ahead()
+        else:
+            self.lower().compile()
+
+
+class SignatureMismatchError(Exception):
+    """Arguments the fast path does not take as they are; bpir's checking path explains why."""
+
+
+class TreeCall:
+    """``fn`` (flat arguments, tuple of results) under a ``jax.jit`` that takes the arguments'
+    pytree as the caller passes it, so jax's C++ dispatch flattens it and matches shapes, dtypes
+    and structure against the signatures it has compiled: a call costs what a hand-written
+    ``jax.jit`` call costs. A signature seen for the first time is traced and accepted only
+    where bpir's argument check would accept it (same structure, dict keys by name; same shapes
+    and dtypes; a weak-typed leaf, i.e. a Python scalar, only where ``weak`` recorded one, or,
+    with ``weak`` None (an ahead-of-time signature), converted to the declared dtype of its
+    kind); anything else raises ``SignatureMismatchError`` and is never cached."""
+
+    def __init__(self, fn: Callable, specs: list, in_tree: TreeDef, weak: list[bool] | None):
+        self.fn, self.specs, self.in_tree, self.weak = fn, specs, in_tree, weak
+        self.jitted = jax.jit(self._traced)
+
+    @classmethod
+    def make(cls, fn: Callable, specs: list, in_tree: TreeDef, weak: list[bool] | None) -> TreeCall | None:
+        """None where jax cannot tell the signature apart: it types a Python bool like a NumPy
+        bool, which bpir specialises separately."""
+        if weak is not None and any(w and s.dtype == np.bool_ for w, s in zip(weak, specs)):
+            return None
+        return cls(fn, specs, in_tree, weak)
+
+    def _traced(self, *args):
+        leaves = flatten_like(args, self.in_tree)
+        if leaves is None:
+            raise SignatureMismatchError("structure")
+        for i, (x, spec) in enumerate(zip(leaves, self.specs)):
+            aval = getattr(x, "aval", None)
+            if aval is None or aval.shape != spec.shape:
+                raise SignatureMismatchError(i)
+            if self.weak is not None:
+                if aval.dtype != spec.dtype or aval.weak_type != self.weak[i]:
+                    raise SignatureMismatchError(i)
+            elif aval.dtype != spec.dtype:
+                if not (aval.weak_type and aval.dtype.kind == np.dtype(spec.dtype).kind):
+                    raise SignatureMismatchError(i)
+                leaves[i] = x.astype(spec.dtype)  # a Python scalar, as bpir converts it
+        return self.fn(*leaves)
+
+    def __call__(self, *args) -> tuple:
+        with jax.enable_x64(True):
+            return self.jitted(*args)
+
+    def compile_ahead(self) -> None:
+        """XLA compiles the signature now; jax's compilation cache serves the first call."""
+        weak = self.weak or [False] * len(self.specs)
+        specs = [jax.ShapeDtypeStruct(s.shape, s.dtype, weak_type=w) for s, w in zip(self.specs, weak)]
+        with jax.enable_x64(True):
+            self.jitted.lower(*unflatten(self.in_tree, specs)).compile()
 
 
 def build_function(graph: Graph, mesh=None) -> tuple[Callable, str]:
@@ -109,12 +178,16 @@ def build_function(graph: Graph, mesh=None) -> tuple[Callable, str]:
     return namespace[Emitter.function_name(graph)], source
 
 
+def _specs(graph: Graph) -> list[jax.ShapeDtypeStruct]:
+    return [jax.ShapeDtypeStruct(v.shape, to_numpy_dtype(v.dtype)) for v in graph.inputs]
+
+
 def compile_graph(graph: Graph, data_parallel=None, mesh=None, shardings=None, in_paths=None,
                   out_paths=None) -> tuple[JaxProgram, str]:  # fmt: skip
     """Return (callable taking NumPy or JAX arrays and returning JAX arrays, source).
     ``mesh``/``shardings``/``data_parallel`` place the computation on a device mesh (see
     ``sharding``); ``in_paths``/``out_paths`` are the argument and result paths they refer to."""
-    specs = [jax.ShapeDtypeStruct(v.shape, to_numpy_dtype(v.dtype)) for v in graph.inputs]
+    specs = _specs(graph)
     lay = None
     if data_parallel or mesh is not None or shardings:
         in_paths = in_paths or [v.name or f"args[{i}]" for i, v in enumerate(graph.inputs)]
@@ -187,18 +260,34 @@ def load_artifact(graph: Graph, manifest: dict, folder: str):
                              f"{[str(v.type) for v in values]}")  # fmt: skip
     call = jax.jit(exported.call)  # one dispatch per call, as the function it was saved from
     options = manifest.get("options", {})
-    if options.get("mesh") is not None or options.get("shardings") or options.get("data_parallel"):
+    sharded = options.get("mesh") is not None or bool(
+        options.get("shardings") or options.get("data_parallel")
+    )
+    if sharded:
         call = _sharded_call(exported, graph, manifest, folder)
     elif exported.nr_devices != 1:
         raise ValueError(
             f"{folder}: the export runs on {exported.nr_devices} devices but the manifest names no mesh"
         )
 
-    def run(*args):
-        with jax.enable_x64(True):
-            return tuple(call(*args))
+    return LoadedProgram(call, exported.call, _specs(graph), sharded), generate(graph)[0]
 
-    return run, generate(graph)[0]
+
+@dataclass
+class LoadedProgram:
+    """A deserialized export: called on flat arguments, or on the arguments' pytree (unsharded)."""
+
+    jitted: Callable
+    call: Callable  # the export's own (traceable) call
+    specs: list[jax.ShapeDtypeStruct]
+    sharded: bool
+
+    def __call__(self, *args):
+        with jax.enable_x64(True):
+            return tuple(self.jitted(*args))
+
+    def tree_call(self, in_tree: TreeDef, weak: list[bool] | None) -> TreeCall | None:
+        return None if self.sharded else TreeCall.make(self.call, self.specs, in_tree, weak)
 
 
 def _sharded_call(exported, graph: Graph, manifest: dict, folder: str) -> Callable:
