@@ -16,7 +16,7 @@ from bpir.attr_types import AXIS_NAMES
 from bpir.ir import Node
 from bpir.ops.math import NUMPY_NAMES
 from bpir.registry import get_op
-from bpir.types import DTYPES, to_numpy_dtype
+from bpir.types import DTYPES, is_float, to_numpy_dtype
 
 # op -> function of the array module with the same semantics
 ELEMENTWISE = {
@@ -144,6 +144,11 @@ def expressions(xp: str) -> dict[str, Expression]:
     def reduction(fn: str) -> Expression:
         return lambda n, a: f"{xp}.{fn}({a[0]}, axis={attr(n, 'axes')}, {kw(n, 'keepdims')})"
 
+    def integer_sum(n: Node, a: list[str]) -> str:
+        """A sum in the IR's dtype: NumPy (and jax under x64) widen small integers and bools."""
+        dtype = "" if is_float(n.out.dtype) else f", dtype={dtype_of(n.out.dtype, xp)}"
+        return f"{xp}.sum({a[0]}, axis={attr(n, 'axes')}, {kw(n, 'keepdims')}{dtype})"
+
     return {
         "where": lambda n, a: f"{xp}.where({a[0]}, {a[1]}, {a[2]})",
         "broadcast_to": lambda n, a: f"{xp}.broadcast_to({a[0]}, {attr(n, 'shape')})",
@@ -154,7 +159,7 @@ def expressions(xp: str) -> dict[str, Expression]:
         "slice": lambda n, a: f"{a[0]}{index(n)}",
         "pad": lambda n, a: f"k.pad({a[0]}, {kw(n, 'lo', 'hi', 'interior', 'value')})",
         "concatenate": lambda n, a: f"{xp}.concatenate([{', '.join(a)}], {kw(n, 'axis')})",
-        "reduce_sum": reduction("sum"),
+        "reduce_sum": integer_sum,
         "reduce_max": reduction("max"),
         "reduce_prod": lambda n, a: (
             f"{xp}.prod({a[0]}, axis={attr(n, 'axes')}, keepdims={attr(n, 'keepdims')}, "

@@ -270,3 +270,25 @@ def test_a_reduction_prologue_is_not_materialised():
     g = bpir.optimize(bpir.trace(lambda x: (np.sum(np.exp(x), axis=1), np.exp(x)), x))
     [node] = g.nodes
     assert [v.shape for v in node.outputs] == [(3, 4), (3,)] and node.attrs["unreduced"] == 1
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["alone", "fused"])
+@pytest.mark.parametrize("dtype", ["i32", "i8", "u32", "bool"])
+def test_integer_reduce_sum_keeps_the_ir_dtype(backend, rng, dtype, fused):
+    """``reduce_sum`` of a small integer in the IR stays that integer (NumPy's ``sum`` widens it
+    to int64 unless told the dtype), alone or as a fused group's epilogue; the reference
+    interpreter is the oracle."""
+    from bpir import interpret
+
+    if dtype == "bool":
+        x = rng.integers(0, 2, size=(3, 4)).astype(bool)
+    else:
+        x = rng.integers(0, 5, size=(3, 4)).astype(TensorType((), dtype).np_dtype)
+    b = Builder("g")
+    v = b.input(TensorType((3, 4), dtype))
+    w = b.emit("mul", v, v) if fused else v
+    g = b.finish([b.emit("reduce_sum", w, axes=(1,), keepdims=False)])
+    (want,) = interpret.run(g, [x])
+    (got,) = run_graph(g, backend, x)
+    assert got.dtype == want.dtype == g.outputs[0].type.np_dtype
+    np.testing.assert_array_equal(got, want)
