@@ -18,6 +18,8 @@ import numpy as np
 from numba import njit
 
 from ..numpy import kernels as numpy_kernels
+from . import conv as shifted
+from . import pool_tiles
 from ..numpy.backend import EXPRESSIONS as NUMPY_EXPRESSIONS
 
 OPS = frozenset(
@@ -114,6 +116,8 @@ def conv2d(x, w, stride, padding, dilation, groups):
     """NCHW x OIHW -> NCHW: im2col, then per sample and group one GEMM into the result."""
     if not _native(x, w):
         return numpy_kernels.conv2d(x, w, stride, padding, dilation, groups)
+    if shifted.applies(stride, padding, dilation, w.shape[2:]):
+        return shifted.conv2d(x, w, padding, dilation, groups)
     n, o, cg, khw = x.shape[0], w.shape[0], w.shape[1], tuple(w.shape[2:])
     oh, ow = _out_hw(x.shape[2:], khw, stride, padding, dilation)
     cols = _columns(x, khw, stride, padding, dilation, (oh, ow))
@@ -132,6 +136,8 @@ def conv2d_weight_grad(x, dy, stride, padding, dilation, groups, kernel_hw):
     single-threaded ones."""
     if not _native(x, dy):
         return numpy_kernels.conv2d_weight_grad(x, dy, stride, padding, dilation, groups, kernel_hw)
+    if shifted.applies(stride, padding, dilation, kernel_hw):
+        return shifted.conv2d_weight_grad(x, dy, padding, dilation, groups, kernel_hw)
     n, c = x.shape[:2]
     o, oh, ow = dy.shape[1:]
     khw = tuple(kernel_hw)
@@ -146,6 +152,8 @@ def conv2d_input_grad(dy, w, stride, padding, dilation, groups, input_hw):
     """Column gradients W[g]^T @ dy[n, g] (one GEMM per sample and group), then col2im."""
     if not _native(dy, w):
         return numpy_kernels.conv2d_input_grad(dy, w, stride, padding, dilation, groups, input_hw)
+    if shifted.applies(stride, padding, dilation, w.shape[2:]):
+        return shifted.conv2d_input_grad(dy, w, padding, dilation, groups)
     n, o, oh, ow = dy.shape
     cg, khw = w.shape[1], tuple(w.shape[2:])
     rows = cg * khw[0] * khw[1]
@@ -258,7 +266,10 @@ def max_pool2d(x, kernel, stride, padding):
     if not _native(x):
         return numpy_kernels.max_pool2d(x, kernel, stride, padding)
     out = np.empty((*x.shape[:2], *_pool_out(x.shape[2:], kernel, stride, padding)), x.dtype)
-    _max_pool(np.ascontiguousarray(x), out, *kernel, *stride, *padding)
+    if pool_tiles.applies(kernel, stride, padding):
+        pool_tiles.max_pool(np.ascontiguousarray(x), out, *kernel)
+    else:
+        _max_pool(np.ascontiguousarray(x), out, *kernel, *stride, *padding)
     return out
 
 
