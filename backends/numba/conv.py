@@ -62,7 +62,12 @@ def _gemm_rows(a, planes, offs, r0, wide, o0, n_out, run):  # pragma: no cover -
         c0, c1, c2, c3 = wide[o0 + i], wide[o0 + i + 1], wide[o0 + i + 2], wide[o0 + i + 3]
         for p in range(0, k4, 4):
             s0, s1, s2, s3 = offs[r0 + p], offs[r0 + p + 1], offs[r0 + p + 2], offs[r0 + p + 3]
-            b0, b1, b2, b3 = planes[s0 : s0 + run], planes[s1 : s1 + run], planes[s2 : s2 + run], planes[s3 : s3 + run]
+            b0, b1, b2, b3 = (
+                planes[s0 : s0 + run],
+                planes[s1 : s1 + run],
+                planes[s2 : s2 + run],
+                planes[s3 : s3 + run],
+            )
             a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
             a10, a11, a12, a13 = a[i + 1, p], a[i + 1, p + 1], a[i + 1, p + 2], a[i + 1, p + 3]
             a20, a21, a22, a23 = a[i + 2, p], a[i + 2, p + 1], a[i + 2, p + 2], a[i + 2, p + 3]

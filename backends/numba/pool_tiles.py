@@ -27,4 +27,3 @@ def max_pool(x, out, kh, kw):  # pragma: no cover - compiled
                             if e > best or e != e:
                                 best = e
                     out[n, c, y, v] = best
-

@@ -18,9 +18,9 @@ import numpy as np
 from numba import njit
 
 from ..numpy import kernels as numpy_kernels
+from ..numpy.backend import EXPRESSIONS as NUMPY_EXPRESSIONS
 from . import conv as shifted
 from . import pool_tiles
-from ..numpy.backend import EXPRESSIONS as NUMPY_EXPRESSIONS
 
 OPS = frozenset(
     {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_grad", "avg_pool2d",
