@@ -87,3 +87,14 @@ def test_tile_max_pool_matches_numpy_with_nan_and_uncovered_edges(dtype):
     np.testing.assert_array_equal(got, npk.max_pool2d(x, **attrs))
     assert np.isnan(got[0, 1, 1, 1])
     assert any(str(sig[0].dtype) == dtype for sig in pool_tiles.max_pool.signatures)
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+def test_2x2_tile_max_pool_gradient_matches_numpy_on_ties_nan_and_inf(dtype):
+    rng = np.random.default_rng(4)
+    x = rng.integers(-2, 3, (2, 3, 7, 9)).astype(dtype)  # many ties; 7x9: an uncovered row and column
+    x[0, 0, 0, 1], x[0, 0, 2, 2], x[0, 0, 3, 3], x[1, 2, 4, 4] = np.nan, np.inf, np.nan, np.inf
+    dy = rng.standard_normal((2, 3, 3, 4)).astype(dtype)
+    attrs = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0))
+    np.testing.assert_array_equal(nw.max_pool2d_grad(x, dy, **attrs), npk.max_pool2d_grad(x, dy, **attrs))
+    assert any(str(sig[0].dtype) == dtype for sig in pool_tiles.max_pool_grad_2x2.signatures)

@@ -122,7 +122,7 @@ def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - com
 
 
 @njit(cache=True, fastmath=_REASSOC)
-def _conv_weight_grad(x, dy, dwg, kh, kw, ph, pw, dh, dw):  # pragma: no cover - compiled
+def _conv_weight_grad(x, dy, dwg, kh, kw, ph, pw, dh, dw, zero):  # pragma: no cover - compiled
     """dwg[g, o, r] = sum over n, y, v of dy[n, g*Og + o, y, v] * xpad[n] run r at (y, v)."""
     nb, nc, h, w = x.shape
     groups, og, rows = dwg.shape
@@ -145,14 +145,14 @@ def _conv_weight_grad(x, dy, dwg, kh, kw, ph, pw, dh, dw):  # pragma: no cover -
                 s = offs[g * rows + r]
                 b = planes[s : s + run]
                 for o in range(g * og, g * og + og - og % 2, 2):
-                    t0, t1 = b[0] * 0, b[0] * 0
+                    t0, t1 = zero, zero  # of dy's dtype: a float64 sum would not vectorise
                     for q in range(run):
                         t0 += wide[o, q] * b[q]
                         t1 += wide[o + 1, q] * b[q]
                     acc[g, o - g * og, r] += t0
                     acc[g, o + 1 - g * og, r] += t1
                 if og % 2:
-                    t = b[0] * 0
+                    t = zero
                     for q in range(run):
                         t += wide[g * og + og - 1, q] * b[q]
                     acc[g, og - 1, r] += t
@@ -190,5 +190,13 @@ def conv2d_weight_grad(x, dy, padding, dilation, groups, kernel_hw) -> np.ndarra
     n, c = x.shape[:2]
     o = dy.shape[1]
     dwg = np.empty((groups, o // groups, c // groups * kernel_hw[0] * kernel_hw[1]), dy.dtype)
-    _conv_weight_grad(np.ascontiguousarray(x), np.ascontiguousarray(dy), dwg, *kernel_hw, *padding, *dilation)
+    _conv_weight_grad(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(dy),
+        dwg,
+        *kernel_hw,
+        *padding,
+        *dilation,
+        dy.dtype.type(0),
+    )
     return dwg.reshape(o, c // groups, *kernel_hw)

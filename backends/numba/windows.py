@@ -277,7 +277,11 @@ def max_pool2d_grad(x, dy, kernel, stride, padding):
     if not _native(x, dy):
         return numpy_kernels.max_pool2d_grad(x, dy, kernel, stride, padding)
     dx = np.empty(x.shape, dy.dtype)
-    _max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(dy), dx, *kernel, *stride, *padding)
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
+    if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
+        pool_tiles.max_pool_grad_2x2(x, dy, dx, dy.dtype.type(0))
+    else:
+        _max_pool_grad(x, dy, dx, *kernel, *stride, *padding)
     return dx
 
 
