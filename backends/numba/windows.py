@@ -1,10 +1,12 @@
 """Convolution and pooling for the Numba backend (called from the generated driver as ``nw``).
 
-Convolution is a packed im2col: one ``@njit`` kernel writes the column matrix with the padding
-fused into the packing (no padded copy, no K strided slices), then BLAS (``np.matmul``) does
-one GEMM per group and sample straight into the NCHW result. The weight gradient is a GEMM per
-group and sample summed over the batch; the input gradient is a GEMM followed by a col2im
-kernel. Pooling and its gradients are direct loop kernels.
+Stride-1 convolutions and their gradients (the common case) run ``backends.numba.conv``'s
+serial kernels (shifted runs of padded planes, no packing, no BLAS). Other strides use a packed
+im2col: one ``@njit`` kernel writes the column matrix with the padding fused into the packing,
+then BLAS (``np.matmul``) does one GEMM per group and sample straight into the NCHW result; the
+weight gradient is a GEMM per group and sample summed over the batch, the input gradient a GEMM
+followed by a col2im kernel. Pooling and its gradients are direct loop kernels, with tile
+versions (``backends.numba.pool_tiles``) when kernel == stride and there is no padding.
 
 Every buffer is allocated per call (no module-level scratch), so concurrent calls are safe.
 The loop kernels are serial: on this shared 2-core machine ``prange`` versions spent ~20 ms per
