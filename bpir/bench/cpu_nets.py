@@ -40,7 +40,8 @@ NAMES = {
 
 
 def timing_rows(check_agreement, rounds: int, per_round: int) -> list[list[str]]:
-    """One row per model: median ms of each peer and the numba / jax.jit ratio."""
+    """One row per model: median ms of each peer (torch eager for the CNN when installed) and the
+    numba / jax.jit and numba / torch ratios."""
     import jax
 
     rows = []
