@@ -1,10 +1,12 @@
 """Convolution and pooling for the Numba backend (called from the generated driver as ``nw``).
 
-Convolution is a packed im2col: one ``@njit`` kernel writes the column matrix with the padding
-fused into the packing (no padded copy, no K strided slices), then BLAS (``np.matmul``) does
-one GEMM per group and sample straight into the NCHW result. The weight gradient is a GEMM per
-group and sample summed over the batch; the input gradient is a GEMM followed by a col2im
-kernel. Pooling and its gradients are direct loop kernels.
+Stride-1 convolutions and their gradients (the common case) run ``backends.numba.conv``'s
+serial kernels (shifted runs of padded planes, no packing, no BLAS). Other strides use a packed
+im2col: one ``@njit`` kernel writes the column matrix with the padding fused into the packing,
+then BLAS (``np.matmul``) does one GEMM per group and sample straight into the NCHW result; the
+weight gradient is a GEMM per group and sample summed over the batch, the input gradient a GEMM
+followed by a col2im kernel. Pooling and its gradients are direct loop kernels, with tile
+versions (``backends.numba.pool_tiles``) when kernel == stride and there is no padding.
 
 Every buffer is allocated per call (no module-level scratch), so concurrent calls are safe.
 The loop kernels are serial: on this shared 2-core machine ``prange`` versions spent ~20 ms per
@@ -19,6 +21,8 @@ from numba import njit
 
 from ..numpy import kernels as numpy_kernels
 from ..numpy.backend import EXPRESSIONS as NUMPY_EXPRESSIONS
+from . import conv as shifted
+from . import pool_tiles
 
 OPS = frozenset(
     {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_grad", "avg_pool2d",
@@ -114,6 +118,8 @@ def conv2d(x, w, stride, padding, dilation, groups):
     """NCHW x OIHW -> NCHW: im2col, then per sample and group one GEMM into the result."""
     if not _native(x, w):
         return numpy_kernels.conv2d(x, w, stride, padding, dilation, groups)
+    if shifted.applies(stride, padding, dilation, w.shape[2:]):
+        return shifted.conv2d(x, w, padding, dilation, groups)
     n, o, cg, khw = x.shape[0], w.shape[0], w.shape[1], tuple(w.shape[2:])
     oh, ow = _out_hw(x.shape[2:], khw, stride, padding, dilation)
     cols = _columns(x, khw, stride, padding, dilation, (oh, ow))
@@ -132,6 +138,8 @@ def conv2d_weight_grad(x, dy, stride, padding, dilation, groups, kernel_hw):
     single-threaded ones."""
     if not _native(x, dy):
         return numpy_kernels.conv2d_weight_grad(x, dy, stride, padding, dilation, groups, kernel_hw)
+    if shifted.applies(stride, padding, dilation, kernel_hw):
+        return shifted.conv2d_weight_grad(x, dy, padding, dilation, groups, kernel_hw)
     n, c = x.shape[:2]
     o, oh, ow = dy.shape[1:]
     khw = tuple(kernel_hw)
@@ -146,6 +154,8 @@ def conv2d_input_grad(dy, w, stride, padding, dilation, groups, input_hw):
     """Column gradients W[g]^T @ dy[n, g] (one GEMM per sample and group), then col2im."""
     if not _native(dy, w):
         return numpy_kernels.conv2d_input_grad(dy, w, stride, padding, dilation, groups, input_hw)
+    if shifted.applies(stride, padding, dilation, w.shape[2:]):
+        return shifted.conv2d_input_grad(dy, w, padding, dilation, groups)
     n, o, oh, ow = dy.shape
     cg, khw = w.shape[1], tuple(w.shape[2:])
     rows = cg * khw[0] * khw[1]
@@ -258,7 +268,10 @@ def max_pool2d(x, kernel, stride, padding):
     if not _native(x):
         return numpy_kernels.max_pool2d(x, kernel, stride, padding)
     out = np.empty((*x.shape[:2], *_pool_out(x.shape[2:], kernel, stride, padding)), x.dtype)
-    _max_pool(np.ascontiguousarray(x), out, *kernel, *stride, *padding)
+    if pool_tiles.applies(kernel, stride, padding):
+        pool_tiles.max_pool(np.ascontiguousarray(x), out, *kernel)
+    else:
+        _max_pool(np.ascontiguousarray(x), out, *kernel, *stride, *padding)
     return out
 
 
@@ -266,7 +279,11 @@ def max_pool2d_grad(x, dy, kernel, stride, padding):
     if not _native(x, dy):
         return numpy_kernels.max_pool2d_grad(x, dy, kernel, stride, padding)
     dx = np.empty(x.shape, dy.dtype)
-    _max_pool_grad(np.ascontiguousarray(x), np.ascontiguousarray(dy), dx, *kernel, *stride, *padding)
+    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
+    if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
+        pool_tiles.max_pool_grad_2x2(x, dy, dx, dy.dtype.type(0))
+    else:
+        _max_pool_grad(x, dy, dx, *kernel, *stride, *padding)
     return dx
 
 

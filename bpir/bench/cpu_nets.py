@@ -17,6 +17,7 @@ from bpir.bench.timing import interleaved_medians
 
 BACKENDS = ("numba", "numpy", "jax")
 PEERS = ("bpir numba", "bpir numpy", "bpir jax", "jax.jit")
+TIMING_COLUMNS = (*PEERS, "torch eager", "numba/jax", "numba/torch", "bpir jax/jax")
 
 
 def _examples(model: str) -> tuple:
@@ -39,7 +40,8 @@ NAMES = {
 
 
 def timing_rows(check_agreement, rounds: int, per_round: int) -> list[list[str]]:
-    """One row per model: median ms of each peer and the numba / jax.jit ratio."""
+    """One row per model: median ms of each peer (torch eager for the CNN when installed) and the
+    numba / jax.jit and numba / torch ratios."""
     import jax
 
     rows = []
@@ -53,9 +55,38 @@ def timing_rows(check_agreement, rounds: int, per_round: int) -> list[list[str]]
             partial(compiled[2], *dev),
             partial(jax_step, *dev),
         ]
+        torch_step = nets.torch_cnn_step() if model == "cnn" else None
+        if torch_step is not None:
+            peers.append(partial(torch_step, *example))
         check_agreement(name, [peer() for peer in peers], exact_peers=3)
         t = interleaved_medians(peers, rounds=rounds, per_round=per_round)
-        rows.append([name, *(f"{s * 1e3:.3f} ms" for s in t), f"{t[0] / t[3]:.2f}", f"jax {t[2] / t[3]:.2f}"])
+        torch_ms = f"{t[4] * 1e3:.3f} ms" if len(t) > 4 else "-"
+        torch_ratio = f"{t[0] / t[4]:.2f}" if len(t) > 4 else "-"
+        rows.append([name, *(f"{s * 1e3:.3f} ms" for s in t[:4]), torch_ms, f"{t[0] / t[3]:.2f}", torch_ratio,
+                     f"jax {t[2] / t[3]:.2f}"])  # fmt: skip
+    return rows
+
+
+CONV_LAYERS = {"conv 1->8 3x3 pad 1, 64x1x28x28": (1, 28, 8), "conv 8->16 3x3 pad 1, 64x8x14x14": (8, 14, 16)}
+
+
+def conv_rows(rounds: int = 6, per_round: int = 10) -> list[list[str]]:
+    """Each CNN convolution's forward on bpir's Numba kernel against NumPy's float32 matmul of
+    its im2col GEMM shape (O, C*9) @ (C*9, N*OH*OW), i.e. OpenBLAS's rate for the same FLOPs."""
+    import numpy as np
+
+    from bpir.backends.numba import windows
+
+    rng, rows = np.random.default_rng(0), []
+    for name, (c, hw, o) in CONV_LAYERS.items():
+        x = rng.standard_normal((64, c, hw, hw)).astype(np.float32)
+        w = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+        wm, cols = w.reshape(o, -1), rng.standard_normal((c * 9, 64 * hw * hw)).astype(np.float32)
+        conv = partial(windows.conv2d, x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+        t_conv, t_gemm = interleaved_medians([conv, partial(np.matmul, wm, cols)], rounds, per_round)
+        flops = 2 * wm.size * cols.shape[1]
+        rows.append([name, f"{t_conv * 1e3:.3f} ms", f"{flops / t_conv / 1e9:.1f}",
+                     f"{flops / t_gemm / 1e9:.1f}", f"{t_gemm / t_conv:.2f}"])  # fmt: skip
     return rows
 
 

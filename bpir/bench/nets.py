@@ -146,3 +146,23 @@ def jax_steps():
         return loss, new, state
 
     return cnn, gru
+
+
+def torch_cnn_step():
+    """The CNN step in PyTorch eager mode (autograd), or None when torch is not installed."""
+    try:
+        import torch
+        import torch.nn.functional as tf
+    except ImportError:
+        return None
+
+    def step(p: dict, x, labels, lr=0.1):
+        p = {k: torch.from_numpy(v).requires_grad_() for k, v in p.items()}
+        h = tf.max_pool2d(tf.relu(tf.conv2d(torch.from_numpy(x), p["c1"], p["b1"], padding=1)), 2)
+        h = tf.max_pool2d(tf.relu(tf.conv2d(h, p["c2"], p["b2"], padding=1)), 2)
+        loss = tf.cross_entropy(h.reshape(h.shape[0], -1) @ p["W"] + p["b"], torch.from_numpy(labels))
+        loss.backward()
+        with torch.no_grad():
+            return loss.numpy(), {k: (v - lr * v.grad).numpy() for k, v in p.items()}
+
+    return step

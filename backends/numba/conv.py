@@ -1,0 +1,202 @@
+"""Stride-1 convolution for the Numba backend: one serial ``@njit`` kernel per op, sample by
+sample in cache, with its own register-blocked GEMM instead of BLAS.
+
+With stride 1, the output computed over the padded width ``Wp`` (``OW`` valid columns and
+``Wp - OW`` extra ones, cropped afterwards) reads, for kernel position (c, i, j), the
+contiguous run ``xpad[c].ravel()[i*dh*Wp + j*dw :][:OH*Wp]``. So the column matrix is never
+packed: the GEMM reads its rows straight from the sample's zero-padded planes (padding is
+the only copy, fused into the kernel), and the crop writes the result. The price is
+``Wp / OW`` more GEMM columns (16/14 for a 14-wide map padded by 1).
+
+BLAS is not used because OpenBLAS threads these per-sample GEMMs (16x72x224) on its own
+pool: on this shared 2-core machine that was 3-5x slower than one thread under load, and the
+process-wide thread setting is not ours to change. The input gradient of a stride-1
+convolution is itself a stride-1 convolution of ``dy`` (kernel flipped, in/out channels
+swapped per group, padding ``d*(k-1) - p``); the weight gradient is dot products of the widened
+``dy`` rows with the same plane runs. Scratch is allocated per call: concurrent calls are safe."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# the weight gradient's dot products vectorise only when their sums may be reassociated
+_REASSOC = {"reassoc", "contract"}
+
+
+def applies(stride, padding, dilation, kernel_hw) -> bool:
+    """Whether these kernels compute this convolution: stride 1 (and the input gradient's
+    padding ``d*(k-1) - p`` non-negative, so it is a convolution too)."""
+    return tuple(stride) == (1, 1) and all(d * (k - 1) >= p for p, d, k in zip(padding, dilation, kernel_hw))
+
+
+@njit(inline="always")
+def _offsets(nc, kh, kw, dh, dw, wp, plane):  # pragma: no cover - compiled
+    """Start of each column row (c, i, j) in the flattened padded planes."""
+    offs = np.empty(nc * kh * kw, np.int64)
+    for c in range(nc):
+        for i in range(kh):
+            for j in range(kw):
+                offs[(c * kh + i) * kw + j] = c * plane + i * dh * wp + j * dw
+    return offs
+
+
+@njit(inline="always")
+def _pad_sample(x, n, planes, ph, pw, wp, plane):  # pragma: no cover - compiled
+    """Copy x[n] into the interiors of the zero-bordered planes."""
+    nc, h, w = x.shape[1:]
+    for c in range(nc):
+        for y in range(h):
+            start = c * plane + (y + ph) * wp + pw
+            for v in range(w):
+                planes[start + v] = x[n, c, y, v]
+
+
+@njit(inline="always")
+def _gemm_rows(a, planes, offs, r0, wide, o0, n_out, run):  # pragma: no cover - compiled
+    """wide[o0 + o, :run] += sum over k of a[o, k] * planes[offs[r0 + k]:][:run]; four output
+    rows by four column rows at a time, so each inner loop does 16 FMAs per 8 loads."""
+    k_all = a.shape[1]
+    m4, k4 = n_out - n_out % 4, k_all - k_all % 4
+    for i in range(0, m4, 4):
+        c0, c1, c2, c3 = wide[o0 + i], wide[o0 + i + 1], wide[o0 + i + 2], wide[o0 + i + 3]
+        for p in range(0, k4, 4):
+            s0, s1, s2, s3 = offs[r0 + p], offs[r0 + p + 1], offs[r0 + p + 2], offs[r0 + p + 3]
+            b0, b1, b2, b3 = (
+                planes[s0 : s0 + run],
+                planes[s1 : s1 + run],
+                planes[s2 : s2 + run],
+                planes[s3 : s3 + run],
+            )
+            a00, a01, a02, a03 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            a10, a11, a12, a13 = a[i + 1, p], a[i + 1, p + 1], a[i + 1, p + 2], a[i + 1, p + 3]
+            a20, a21, a22, a23 = a[i + 2, p], a[i + 2, p + 1], a[i + 2, p + 2], a[i + 2, p + 3]
+            a30, a31, a32, a33 = a[i + 3, p], a[i + 3, p + 1], a[i + 3, p + 2], a[i + 3, p + 3]
+            for q in range(run):
+                x0, x1, x2, x3 = b0[q], b1[q], b2[q], b3[q]
+                c0[q] += a00 * x0 + a01 * x1 + a02 * x2 + a03 * x3
+                c1[q] += a10 * x0 + a11 * x1 + a12 * x2 + a13 * x3
+                c2[q] += a20 * x0 + a21 * x1 + a22 * x2 + a23 * x3
+                c3[q] += a30 * x0 + a31 * x1 + a32 * x2 + a33 * x3
+        for p in range(k4, k_all):
+            s = offs[r0 + p]
+            b = planes[s : s + run]
+            e0, e1, e2, e3 = a[i, p], a[i + 1, p], a[i + 2, p], a[i + 3, p]
+            for q in range(run):
+                x = b[q]
+                c0[q] += e0 * x
+                c1[q] += e1 * x
+                c2[q] += e2 * x
+                c3[q] += e3 * x
+    for i in range(m4, n_out):
+        ci = wide[o0 + i]
+        for p in range(k_all):
+            s = offs[r0 + p]
+            b = planes[s : s + run]
+            e = a[i, p]
+            for q in range(run):
+                ci[q] += e * b[q]
+
+
+@njit(cache=True)
+def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - compiled
+    """out = conv(x, w) at stride 1, wg being w as (groups, O/groups, Cg*KH*KW)."""
+    nb, nc, h, w = x.shape
+    groups, og, rows = wg.shape
+    oh, ow = out.shape[2:]
+    wp = w + 2 * pw
+    plane = (h + 2 * ph) * wp + dw * (kw - 1)  # the last run reads past the bottom border
+    run = oh * wp
+    planes = np.zeros(nc * plane, x.dtype)
+    offs = _offsets(nc, kh, kw, dh, dw, wp, plane)
+    wide = np.empty((og * groups, run), x.dtype)
+    for n in range(nb):
+        _pad_sample(x, n, planes, ph, pw, wp, plane)
+        wide[:] = 0
+        for g in range(groups):
+            _gemm_rows(wg[g], planes, offs, g * rows, wide, g * og, og, run)
+        for o in range(og * groups):
+            for y in range(oh):
+                for v in range(ow):
+                    out[n, o, y, v] = wide[o, y * wp + v]
+
+
+@njit(cache=True, fastmath=_REASSOC)
+def _conv_weight_grad(x, dy, dwg, kh, kw, ph, pw, dh, dw, zero):  # pragma: no cover - compiled
+    """dwg[g, o, r] = sum over n, y, v of dy[n, g*Og + o, y, v] * xpad[n] run r at (y, v)."""
+    nb, nc, h, w = x.shape
+    groups, og, rows = dwg.shape
+    oh, ow = dy.shape[2:]
+    wp = w + 2 * pw
+    plane = (h + 2 * ph) * wp + dw * (kw - 1)
+    run = oh * wp
+    planes = np.zeros(nc * plane, x.dtype)
+    offs = _offsets(nc, kh, kw, dh, dw, wp, plane)
+    wide = np.zeros((og * groups, run), dy.dtype)  # dy[n] widened: zero past the valid width
+    acc = np.zeros(dwg.shape, np.float64)
+    for n in range(nb):
+        _pad_sample(x, n, planes, ph, pw, wp, plane)
+        for o in range(og * groups):
+            for y in range(oh):
+                for v in range(ow):
+                    wide[o, y * wp + v] = dy[n, o, y, v]
+        for g in range(groups):
+            for r in range(rows):  # one view per column row; two output channels per pass
+                s = offs[g * rows + r]
+                b = planes[s : s + run]
+                for o in range(g * og, g * og + og - og % 2, 2):
+                    t0, t1 = zero, zero  # of dy's dtype: a float64 sum would not vectorise
+                    for q in range(run):
+                        t0 += wide[o, q] * b[q]
+                        t1 += wide[o + 1, q] * b[q]
+                    acc[g, o - g * og, r] += t0
+                    acc[g, o + 1 - g * og, r] += t1
+                if og % 2:
+                    t = zero
+                    for q in range(run):
+                        t += wide[g * og + og - 1, q] * b[q]
+                    acc[g, og - 1, r] += t
+    for g in range(groups):
+        for o in range(og):
+            for r in range(rows):
+                dwg[g, o, r] = acc[g, o, r]
+
+
+def _out_hw(hw, khw, padding, dilation) -> tuple[int, int]:
+    return tuple(d + 2 * p - dl * (k - 1) for d, k, p, dl in zip(hw, khw, padding, dilation))
+
+
+def conv2d(x, w, padding, dilation, groups) -> np.ndarray:
+    """Stride-1 NCHW x OIHW -> NCHW."""
+    o, cg, kh, kw = w.shape
+    out = np.empty((x.shape[0], o, *_out_hw(x.shape[2:], (kh, kw), padding, dilation)), x.dtype)
+    wg = np.ascontiguousarray(w).reshape(groups, o // groups, cg * kh * kw)
+    _conv_forward(np.ascontiguousarray(x), wg, out, kh, kw, *padding, *dilation)
+    return out
+
+
+def conv2d_input_grad(dy, w, padding, dilation, groups) -> np.ndarray:
+    """dx = the stride-1 convolution of dy with the flipped kernel, channels swapped per group."""
+    o, cg, kh, kw = w.shape
+    og = o // groups
+    flipped = w[:, :, ::-1, ::-1].reshape(groups, og, cg, kh, kw).transpose(0, 2, 1, 3, 4)
+    flipped = np.ascontiguousarray(flipped).reshape(groups * cg, og, kh, kw)
+    full = tuple(d * (k - 1) - p for p, d, k in zip(padding, dilation, (kh, kw)))
+    return conv2d(dy, flipped, full, dilation, groups)
+
+
+def conv2d_weight_grad(x, dy, padding, dilation, groups, kernel_hw) -> np.ndarray:
+    """dW (O, C/groups, KH, KW), sums over the batch in float64."""
+    n, c = x.shape[:2]
+    o = dy.shape[1]
+    dwg = np.empty((groups, o // groups, c // groups * kernel_hw[0] * kernel_hw[1]), dy.dtype)
+    _conv_weight_grad(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(dy),
+        dwg,
+        *kernel_hw,
+        *padding,
+        *dilation,
+        dy.dtype.type(0),
+    )
+    return dwg.reshape(o, c // groups, *kernel_hw)
