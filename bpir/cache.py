@@ -102,26 +102,42 @@ def module_name(source: str, backend: str, versions: str) -> str:
 def source_module(source: str, backend: str, versions: str) -> ModuleType | None:
     """Import ``source`` from a cache file (written atomically if missing or corrupt); None,
     after a warning, when the cache cannot be used (the caller compiles in memory)."""
-    name = module_name(source, backend, versions)
+    modules = source_modules([source], backend, versions)
+    return None if modules is None else modules[0]
+
+
+def source_modules(sources: list[str], backend: str, versions: str) -> list[ModuleType] | None:
+    """``source_module`` for many sources at once (the folder checked and its ``__pycache__``
+    listed once); None, after a warning, when the cache cannot be used."""
     with _lock:
         folder = usable_dir()
         if folder is None:
             return None
-        path = os.path.join(folder, name + ".py")
+        listing = _Listing(folder)
+        found: list[tuple[str, str]] = []
         try:
-            if not _holds(path, source):
-                _write_atomic(path, source)
-            if name in sys.modules:
-                return sys.modules[name]
-            _drop_unsealed(path)
+            for source in sources:
+                name = module_name(source, backend, versions)
+                path = os.path.join(folder, name + ".py")
+                if name not in sys.modules:
+                    if not _holds(path, source):
+                        _write_atomic(path, source)
+                    _drop_unsealed(path, listing)
+                elif not _holds(path, source):
+                    _write_atomic(path, source)
+                found.append((name, path))
         except OSError as e:
             _warn(f"cannot be written ({type(e).__name__}: {e.strerror})", folder)
             return None
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-        return module
+        return [sys.modules.get(name) or _import(name, path) for name, path in found]
+
+
+def _import(name: str, path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
 
 
 def memory_module(source: str, name: str) -> ModuleType:
@@ -143,13 +159,19 @@ def _write_atomic(path: str, text: str) -> None:
         raise
 
 
-def _jit_files(module_path: str) -> list[str]:
-    folder = os.path.join(os.path.dirname(module_path), "__pycache__")
-    stem = os.path.splitext(os.path.basename(module_path))[0] + "."
-    try:
-        return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(stem))
-    except FileNotFoundError:
-        return []
+class _Listing:
+    """The JIT files in a cache folder's ``__pycache__`` by module, listed once."""
+
+    def __init__(self, folder: str):
+        self.folder = os.path.join(folder, "__pycache__")
+        try:
+            self.names = os.listdir(self.folder)
+        except FileNotFoundError:
+            self.names = []
+
+    def files(self, module_path: str) -> list[str]:
+        stem = os.path.splitext(os.path.basename(module_path))[0] + "."
+        return sorted(os.path.join(self.folder, f) for f in self.names if f.startswith(stem))
 
 
 def _digest(path: str) -> str:
@@ -160,24 +182,31 @@ def _digest(path: str) -> str:
 def seal(module: ModuleType) -> None:
     """Record the hashes of the JIT files the module's compiled functions wrote; a failure
     warns (the next process recompiles: unsealed files are never loaded) and never raises."""
-    path = getattr(module, "__file__", None)
-    if path is None:  # compiled in memory
+    seal_all([module])
+
+
+def seal_all(modules: list[ModuleType]) -> None:
+    """``seal`` for many modules of one cache folder (its ``__pycache__`` listed once)."""
+    paths = [p for p in (getattr(m, "__file__", None) for m in modules) if p is not None]
+    if not paths:  # compiled in memory
         return
     with _lock:
-        try:
-            files = {os.path.basename(p): _digest(p) for p in _jit_files(path)}
-            _write_atomic(path + ".seal.json", json.dumps(files))
-        except OSError as e:
-            _warn(f"cannot be sealed ({type(e).__name__}: {e.strerror})", os.path.dirname(path))
+        listing = _Listing(os.path.dirname(paths[0]))
+        for path in paths:
+            try:
+                files = {os.path.basename(p): _digest(p) for p in listing.files(path)}
+                _write_atomic(path + ".seal.json", json.dumps(files))
+            except OSError as e:
+                _warn(f"cannot be sealed ({type(e).__name__}: {e.strerror})", os.path.dirname(path))
 
 
-def _drop_unsealed(module_path: str) -> None:
+def _drop_unsealed(module_path: str, listing: _Listing | None = None) -> None:
     try:
         with open(module_path + ".seal.json") as fh:
             sealed = json.load(fh)
     except (OSError, ValueError):
         sealed = {}
-    files = _jit_files(module_path)
+    files = (listing or _Listing(os.path.dirname(module_path))).files(module_path)
     if not isinstance(sealed, dict) or any(sealed.get(os.path.basename(p)) != _digest(p) for p in files):
         for p in files:
             os.remove(p)
