@@ -240,3 +240,17 @@ def _sealing_first_call(run, kernels: kernel_cache.Kernels, modules: list):
     call.kernels = kernels  # the kernels by name, for inspection
     call.kernel_modules = modules  # their distinct cache modules
     return call
+
+
+def save_artifact(executable, folder: str, **options) -> dict:
+    """Write the kernels' machine code into an artifact folder (``backends.numba.aot``)."""
+    from .aot import save_artifact as save
+
+    return save(executable, folder, **options)
+
+
+def load_artifact(graph: Graph, manifest: dict, folder: str, machine_code: bool = False):
+    """(run, source) of an artifact's graph; its kernels' machine code when ``machine_code``."""
+    from .aot import load_artifact as load
+
+    return load(graph, manifest, folder, machine_code)

@@ -10,6 +10,7 @@ the target itself, and other Numba functions of the process are untouched."""
 
 from __future__ import annotations
 
+import weakref
 from types import ModuleType
 
 from numba.core.caching import FunctionCache
@@ -17,7 +18,11 @@ from numba.core.dispatcher import Dispatcher
 from numba.core.runtime import rtsys
 
 # Numba internals this relies on; without them the kernels keep Numba's own loading.
-_AVAILABLE = all(hasattr(FunctionCache, a) for a in ("_load_overload", "_guard_against_spurious_io_errors"))
+_AVAILABLE = all(hasattr(FunctionCache, a) for a in ("_index_key", "_guard_against_spurious_io_errors"))
+_FIELDS = ("_enabled", "_impl", "_cache_file")  # set by FunctionCache.__init__
+# library -> Numba's serialized form (object code and bitcode) of kernels loaded from the file
+# cache, whose loaded libraries no longer hold their object code (for numba artifacts)
+SERIALIZED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class _RuntimeOnlyCache(FunctionCache):
@@ -26,8 +31,19 @@ class _RuntimeOnlyCache(FunctionCache):
     def load_overload(self, sig, target_context):
         rtsys.initialize(target_context)
         with self._guard_against_spurious_io_errors():
-            return self._load_overload(sig, target_context)
+            return self._load_keeping_object_code(sig, target_context)
         return None  # the guard swallowed a spurious I/O error: compile instead
+
+    def _load_keeping_object_code(self, sig, target_context):
+        """Numba's ``_load_overload``, remembering the loaded library's serialized form."""
+        if not self._enabled:
+            return None
+        data = self._cache_file.load(self._index_key(sig, target_context.codegen()))
+        if data is None:
+            return None
+        cres = self._impl.rebuild(target_context, data)
+        SERIALIZED[cres.library] = data[0]
+        return cres
 
 
 def load_without_refresh(module: ModuleType) -> None:
@@ -36,4 +52,6 @@ def load_without_refresh(module: ModuleType) -> None:
         return
     for kernel in vars(module).values():
         if isinstance(kernel, Dispatcher) and type(kernel._cache) is FunctionCache:
-            kernel._cache = _RuntimeOnlyCache(kernel.py_func)
+            loader = _RuntimeOnlyCache(kernel.py_func)
+            if all(hasattr(loader, a) for a in _FIELDS):
+                kernel._cache = loader
