@@ -32,6 +32,8 @@ BACKEND_FILES = {
     "jax": {"jax_export": "file", "sha256": "sha256", "platforms": "strings", "stablehlo": "file"},
     "numba": {"kernels": "file", "kernels_sha256": "sha256", "objects": "file", "objects_sha256": "sha256"},
 }
+# backends whose files are an optimisation (numba's machine code): without them the graph compiles
+OPTIONAL_FILES = {"numba"}
 
 
 def save(f: Compiled, path: str, **options) -> None:
@@ -99,7 +101,7 @@ def load(path: str, machine_code: bool = False) -> Compiled:
     m.types("out_types", graph.outputs)
     module = backend_module(backend)
     options = m.options("options", module.compile_graph)
-    if BACKENDS[backend].artifact_files:
+    if BACKENDS[backend].artifact_files and ("backend_files" in m.m or backend not in OPTIONAL_FILES):
         _check_backend_files(m, path, backend)
         extra = {"machine_code": machine_code} if backend == "numba" else {}
         run, source = module.load_artifact(graph, m.m, path, **extra)

@@ -186,13 +186,15 @@ def seal(module: ModuleType) -> None:
 
 
 def seal_all(modules: list[ModuleType]) -> None:
-    """``seal`` for many modules of one cache folder (its ``__pycache__`` listed once)."""
+    """``seal`` for many modules (each folder's ``__pycache__`` listed once)."""
     paths = [p for p in (getattr(m, "__file__", None) for m in modules) if p is not None]
     if not paths:  # compiled in memory
         return
     with _lock:
-        listing = _Listing(os.path.dirname(paths[0]))
+        listings: dict[str, _Listing] = {}
         for path in paths:
+            folder = os.path.dirname(path)
+            listing = listings.get(folder) or listings.setdefault(folder, _Listing(folder))
             try:
                 files = {os.path.basename(p): _digest(p) for p in listing.files(path)}
                 _write_atomic(path + ".seal.json", json.dumps(files))

@@ -235,7 +235,8 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
             raise ArtifactError(f"{where}: referenced_envs must be [module, name] pairs")
         modname, env_name = pair
-        if not (modname == name or _NUMBA_MODULE.fullmatch(modname) and _numba_module(modname)):
+        ours = modname in (name, module.helpers.__name__)  # the kernel's module or its header
+        if not (ours or _NUMBA_MODULE.fullmatch(modname) and _numba_module(modname)):
             raise ArtifactError(
                 f"{where}: environment of module {modname:.80} is neither the kernel's nor Numba's"
             )
@@ -264,7 +265,10 @@ def _numba_module(modname: str) -> bool:
     """Import one of Numba's own modules (a kernel's code may reference its environment)."""
     if modname in sys.modules:
         return True
-    spec = importlib.util.find_spec(modname)
+    try:
+        spec = importlib.util.find_spec(modname)
+    except ImportError:  # a parent is a module, not a package
+        return False
     root = os.path.dirname(numba.__file__) + os.sep
     if spec is None or not str(spec.origin).startswith(root):
         return False

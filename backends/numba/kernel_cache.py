@@ -14,6 +14,7 @@ body. ``STATS`` counts, per process, kernels compiled, loaded from disk and reus
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from collections import Counter
 from types import ModuleType, SimpleNamespace
@@ -58,14 +59,23 @@ class Kernels(SimpleNamespace):
 
 def load(source: str) -> tuple[Kernels, list[ModuleType]]:
     """The kernels of a generated module source, and their distinct modules (disk cache, or
-    compiled in memory after a warning when the cache cannot be used)."""
+    compiled in memory after a warning when the cache cannot be used).
+
+    The header (the helpers every kernel may call) is a module of its own, named by its hash
+    like the kernels; each kernel module imports it, so it runs once per process, not once
+    per kernel."""
     header, bodies = split(source)
-    texts = {name: f"{header}\n\n{body}" for name, body in bodies.items()}
+    versions = _versions()
+    helpers = cache.module_name(header, BACKEND, versions)
+    opening = f"import {helpers} as helpers\nfrom {helpers} import *  # noqa: F403\n\n\n"
+    texts = {name: opening + body for name, body in bodies.items()}
     distinct = list(dict.fromkeys(texts.values()))
-    modules = cache.source_modules(distinct, BACKEND, _versions())
+    modules = cache.source_modules([header, *distinct], BACKEND, versions)
     if modules is None:
+        _memory_module(header, helpers)
         modules = [_memory_module(text) for text in distinct]
     else:
+        modules = modules[1:]
         for m in modules:
             load_without_refresh(m)
     by_text = dict(zip(distinct, modules))
@@ -73,12 +83,16 @@ def load(source: str) -> tuple[Kernels, list[ModuleType]]:
     return kernels, modules
 
 
-def _memory_module(text: str) -> ModuleType:
-    name = cache.module_name(text, BACKEND, _versions())
+def _memory_module(text: str, header: str | None = None) -> ModuleType:
+    """``text`` run as a module without a file, once per process; importable by its name (the
+    header, which the kernels import)."""
+    name = header or cache.module_name(text, BACKEND, _versions())
     with _lock:
         module = _memory.get(name)
         if module is None:
             module = _memory[name] = cache.memory_module(text.replace("cache=True,", "cache=False,"), name)
+            if header:
+                sys.modules.setdefault(name, module)
         return module
 
 
@@ -108,4 +122,6 @@ class FirstCall:
                 STATS["reused"] += 1
             else:
                 STATS["loaded"] += 1
-        cache.seal_all(fresh)
+        # the header of those on disk (its bytecode file)
+        helpers = {id(m.helpers): m.helpers for m in fresh if getattr(m, "__file__", None)}
+        cache.seal_all(fresh + list(helpers.values()))
