@@ -2,7 +2,8 @@
 cache loads them instead of compiling.
 
 ``save_artifact`` writes, for every compiled overload of every kernel, Numba's serialized
-library (the object file and the bitcode Numba keeps for inlining) into ``kernels.bin`` and a
+library's object file into ``kernels.bin`` (not the bitcode Numba keeps for inlining into other
+functions: nothing links against a kernel, and parsing it was most of the load time) and a
 JSON index of what Numba needs to rebuild the overload (``kernels.json``): argument types in a
 small grammar, the mangled names, the environments referenced. No pickle is written or read:
 loading parses the JSON, checks every field against what the graph regenerates (the kernel's
@@ -27,6 +28,7 @@ import re
 import sys
 import warnings
 
+import llvmlite.binding as ll
 import numba
 import numpy as np
 from numba.core import types
@@ -95,7 +97,7 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
             libdata = lib.serialize_using_object_code()
         except (ValueError, RuntimeError):  # compiled without object caching (in memory)
             return None
-    name, kind, (obj, bitcode) = libdata
+    name, kind, (obj, _bitcode) = libdata
     envs = [(e.globals.get("__name__"), e.env_name) for e in cres.referenced_envs or ()]
     if (kind != "object" or cres.objectmode or cres.lifted or cres.reload_init or cres.environment.consts
             or any(e.consts for e in cres.referenced_envs or ())):  # fmt: skip
@@ -114,8 +116,6 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
         "object": [len(blob), len(obj)],
     }
     blob += obj
-    entry["bitcode"] = [len(blob), len(bitcode)]
-    blob += bitcode
     return entry
 
 
@@ -187,7 +187,7 @@ def _index(raw: bytes, folder: str) -> dict:
 
 
 _ENTRY_KEYS = {"module", "library", "args", "unique_name", "uid", "abi_tags", "mangled_name", "env_name",
-               "referenced_envs", "object", "bitcode"}  # fmt: skip
+               "referenced_envs", "object"}  # fmt: skip
 
 
 def _span(value, blob: bytes, where: str, field: str) -> bytes:
@@ -244,10 +244,9 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
             raise ArtifactError(f"{where}: environment name is not a plain name")
         envs.append((modname, env_name))
     obj = _span(entry["object"], blob, where, "object")
-    bitcode = _span(entry["bitcode"], blob, where, "bitcode")
     ctx = dispatcher.targetctx
     rtsys.initialize(ctx)
-    library = ctx.codegen().unserialize_library((_string(entry, "library", where), "object", (obj, bitcode)))
+    library = _library(ctx, _string(entry, "library", where), obj, fndesc)
     env = Environment.from_fndesc(fndesc)
     cres = CompileResult(
         target_context=ctx, typing_context=ctx.typing_context, library=library, environment=env,
@@ -257,8 +256,20 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
     )  # fmt: skip
     for modname, env_name in envs:
         library.codegen.set_env(env_name, _environment(modname, env_name))
-    ctx.insert_user_function(cres.entry_point, fndesc, [library])
     dispatcher.add_overload(cres)
+
+
+def _library(ctx, name: str, obj: bytes, fndesc):
+    """Numba's library around an object file, as its ``_unserialize`` builds one but with an
+    empty module in place of the bitcode for linking (no Numba function calls a kernel)."""
+    codegen = ctx.codegen()
+    library = codegen.create_library(name)
+    library.enable_object_caching()
+    library._set_compiled_object(obj)
+    library._shared_module = ll.parse_assembly("")
+    library._finalize_final_module()  # the engine takes the object file from the object cache
+    codegen._engine._defined_symbols.update((fndesc.llvm_func_name, fndesc.llvm_cpython_wrapper_name))
+    return library
 
 
 def _numba_module(modname: str) -> bool:
