@@ -128,6 +128,7 @@ def _edited_entry(**fields):
         (_edited_entry(args=[["array", "float64", 2, "C", True, True]] * 3), "mangled names disagree"),
         (_edited_entry(args=[["object", "x"]]), "not a kernel argument type"),
         (_edited_entry(object=[0, 1 << 40]), "inside the objects file"),
+        (_edited_entry(parallel="yes"), "true or false"),
         (_edited_entry(referenced_envs=[["os", "_ZN08NumbaEnv"]]), "neither the kernel's nor Numba's"),
         (_edited_entry(referenced_envs=[["numba.evil_module", "_ZN08NumbaEnv"]]), "neither the kernel's"),
         (_edited_entry(referenced_envs=[["numba.np.arrayobj.x", "_ZN08NumbaEnv"]]), "neither the kernel's"),
@@ -159,3 +160,32 @@ def test_machine_code_for_another_cpu_is_not_loaded(saved, tmp_path):
     )
     for g, w in zip(f(X, W), saved[1]):
         np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+PARALLEL = textwrap.dedent("""
+    import json, sys
+    import numpy as np, bpir
+    from bpir.backends.numba import kernel_cache
+    from bpir.demo.models import chain
+    big = np.linspace(-4, 4, 1 << 21, dtype=np.float32)  # large enough for a parallel loop
+    f = bpir.load(sys.argv[1], machine_code=True)
+    error = float(np.max(np.abs(f(big) - chain(big.astype(np.float64)))))
+    print(json.dumps({"stats": dict(kernel_cache.STATS), "error": error}))
+""")
+
+
+def test_parallel_kernels_carry_their_machine_code(tmp_path):
+    from bpir.demo.models import chain
+
+    big = np.linspace(-4, 4, 1 << 21, dtype=np.float32)
+    f = bpir.compile(chain, backend="numba", example_args=(big,))
+    assert any("prange(" in open(m.__file__).read() for m in f._current().run.kernel_modules)
+    f.save(str(tmp_path / "art"))
+    index = json.loads((tmp_path / "art" / "kernels.json").read_text())
+    assert index["kernels"] and all(e["parallel"] for e in index["kernels"])
+    env = {**os.environ, "BPIR_CACHE_DIR": str(tmp_path / "empty"), "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-c", PARALLEL, str(tmp_path / "art")], env=env, capture_output=True,
+                         text=True, cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.splitlines()[-1])
+    assert got["stats"] == {"loaded": len(index["kernels"])} and got["error"] < 1e-6

@@ -36,6 +36,7 @@ from numba.core.compiler import CompileResult
 from numba.core.environment import Environment
 from numba.core.funcdesc import PythonFunctionDescriptor
 from numba.core.runtime import rtsys
+from numba.core.typed_passes import _reload_parfors
 from numba.core.typing.templates import Signature
 
 from bpir import cache
@@ -98,9 +99,16 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
         except (ValueError, RuntimeError):  # compiled without object caching (in memory)
             return None
     name, kind, (obj, _bitcode) = libdata
-    envs = [(e.globals.get("__name__"), e.env_name) for e in cres.referenced_envs or ()]
-    if (kind != "object" or cres.objectmode or cres.lifted or cres.reload_init or cres.environment.consts
-            or any(e.consts for e in cres.referenced_envs or ())):  # fmt: skip
+    # a loaded overload lists them; a compiled one is scanned as Numba's own cache does
+    referenced = (
+        cres.referenced_envs if cres.referenced_envs is not None else cres._find_referenced_environments()
+    )
+    envs = [(e.globals.get("__name__"), e.env_name) for e in referenced]
+    reload_init = cres.reload_init or ()
+    parallel = bool(reload_init)
+    if (kind != "object" or cres.objectmode or cres.lifted or cres.environment.consts
+            or any(f is not _reload_parfors for f in reload_init)
+            or any(e.consts for e in referenced)):  # fmt: skip
         return None
     fd = cres.fndesc
     entry = {
@@ -113,6 +121,7 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
         "mangled_name": fd.mangled_name,
         "env_name": fd.env_name,
         "referenced_envs": [list(e) for e in envs],
+        "parallel": parallel,  # parallel loops: Numba's thread pool is started before loading
         "object": [len(blob), len(obj)],
     }
     blob += obj
@@ -187,7 +196,7 @@ def _index(raw: bytes, folder: str) -> dict:
 
 
 _ENTRY_KEYS = {"module", "library", "args", "unique_name", "uid", "abi_tags", "mangled_name", "env_name",
-               "referenced_envs", "object"}  # fmt: skip
+               "referenced_envs", "parallel", "object"}  # fmt: skip
 
 
 def _span(value, blob: bytes, where: str, field: str) -> bytes:
@@ -244,15 +253,20 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
             raise ArtifactError(f"{where}: environment name is not a plain name")
         envs.append((modname, env_name))
     obj = _span(entry["object"], blob, where, "object")
+    if type(entry["parallel"]) is not bool:
+        raise ArtifactError(f"{where}: parallel must be true or false")
     ctx = dispatcher.targetctx
     rtsys.initialize(ctx)
+    if entry["parallel"]:
+        _reload_parfors()
     library = _library(ctx, _string(entry, "library", where), obj, fndesc)
     env = Environment.from_fndesc(fndesc)
     cres = CompileResult(
         target_context=ctx, typing_context=ctx.typing_context, library=library, environment=env,
         entry_point=ctx.get_executable(library, fndesc, env), fndesc=fndesc, type_annotation="",
         signature=Signature(types.none, argtypes, None), objectmode=False, lifted=(), typing_error=None,
-        call_helper=None, metadata=None, reload_init=[], referenced_envs=[],
+        call_helper=None, metadata=None, reload_init=[_reload_parfors] if entry["parallel"] else [],
+        referenced_envs=[],
     )  # fmt: skip
     for modname, env_name in envs:
         library.codegen.set_env(env_name, _environment(modname, env_name))
