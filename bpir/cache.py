@@ -147,10 +147,34 @@ def memory_module(source: str, name: str) -> ModuleType:
     return module
 
 
-def _write_atomic(path: str, text: str) -> None:
+def jit_file(module: ModuleType, suffix: str) -> str | None:
+    """Where a JIT keeps a file for ``module`` (its ``__pycache__``, named by the module's stem,
+    so sealed and dropped with the module's other JIT files); None for a module in memory."""
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return None
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(os.path.dirname(path), "__pycache__", stem + suffix)
+
+
+def write_jit_file(module: ModuleType, suffix: str, data: bytes) -> None:
+    """Write one of ``module``'s JIT files atomically (seal the module afterwards); a failure
+    warns and never raises (the next process compiles again)."""
+    path = jit_file(module, suffix)
+    if path is None:
+        return
+    with _lock:
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            _write_atomic(path, data)
+        except OSError as e:
+            _warn(f"cannot be written ({type(e).__name__}: {e.strerror})", os.path.dirname(path))
+
+
+def _write_atomic(path: str, text: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import warnings
+import weakref
 
 import llvmlite.binding as ll
 import numba
@@ -42,7 +43,6 @@ from numba.core.typing.templates import Signature
 from bpir import cache
 from bpir.manifest import ArtifactError, read_file
 
-from .cache import SERIALIZED
 from .kernel_cache import KERNEL
 
 INDEX, OBJECTS = "kernels.json", "kernels.bin"
@@ -54,6 +54,11 @@ _MANGLED = re.compile(r"[A-Za-z0-9_$.]{1,4000}")
 _TAG = re.compile(r"[A-Za-z0-9+/=_-]{1,400}")  # Numba's ABI tags: base64 of the compile flags
 _NUMBA_MODULE = re.compile(r"numba(\.[a-z_][a-z0-9_]{0,60}){1,6}")
 _MODULE = re.compile(r"bpir_numba_kernel_[0-9a-f]{24}")
+
+
+# library -> Numba's serialized form, for libraries built from object files (which no longer
+# hold their object code once the engine has taken it)
+SERIALIZED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class MachineCodeWarning(RuntimeWarning):
@@ -128,9 +133,8 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
     return entry
 
 
-def save_artifact(executable, folder: str, **_options) -> dict:
-    """Write the kernels' machine code and its index; returns the manifest's backend fields."""
-    modules = getattr(executable.run, "kernel_modules", [])
+def machine_code(modules: list) -> tuple[str, bytes, int]:
+    """(JSON index, object files, overloads left out) of the compiled kernels of ``modules``."""
     blob, entries, left = bytearray(), [], 0
     for module in modules:
         for cres in getattr(module, KERNEL).overloads.values():
@@ -139,10 +143,28 @@ def save_artifact(executable, folder: str, **_options) -> dict:
                 left += 1
             else:
                 entries.append(entry)
-    if left:
-        warnings.warn(f"{left} kernel overload(s) carry no machine code (compiled in memory or not "
-                      "serializable): loading compiles them", MachineCodeWarning, stacklevel=3)  # fmt: skip
     index = json.dumps({"format": FORMAT, "versions": _versions(), "target": _target(), "kernels": entries})
+    return index, bytes(blob), left
+
+
+def fits(index: dict) -> bool:
+    """Was the index's machine code built by these library versions for this CPU?"""
+    return index["versions"] == _versions() and index["target"] == _target()
+
+
+def add_overloads(index: dict, modules: list, blob: bytes, where: str) -> None:
+    """Give each kernel of ``modules`` the overloads the index holds for it (checked first)."""
+    by_name = {m.__name__: m for m in modules}
+    for k, entry in enumerate(index["kernels"]):
+        _add_overload(entry, by_name, blob, f"{where} kernel {k}")
+
+
+def save_artifact(executable, folder: str, **_options) -> dict:
+    """Write the kernels' machine code and its index; returns the manifest's backend fields."""
+    index, blob, left = machine_code(getattr(executable.run, "kernel_modules", []))
+    if left:
+        warnings.warn(f"{left} kernel overload(s) carry no machine code (not serializable): loading "
+                      "compiles them", MachineCodeWarning, stacklevel=3)  # fmt: skip
     with open(os.path.join(folder, INDEX), "w") as fh:
         fh.write(index)
     with open(os.path.join(folder, OBJECTS), "wb") as fh:
@@ -163,22 +185,20 @@ def load_artifact(graph, manifest: dict, folder: str, machine_code: bool = False
         if hashlib.sha256(data).hexdigest() != files[f"{field}_sha256"]:
             raise ArtifactError(f"{folder}: backend_files.{field} ({files[field]}) does not match the "
                                 "manifest's hash (corrupt or tampered kernel file)")  # fmt: skip
-    index = _index(raw, folder)
+    index = read_index(raw, f"{folder}: backend_files.kernels")
     run, source = compile_graph(graph)
     if not machine_code:
         return run, source
-    if index["versions"] != _versions() or index["target"] != _target():
+    if not fits(index):
         warnings.warn(f"{folder}: machine code built for {index['versions']} on {index['target'][:2]}, this is "
                       f"{_versions()} on {_target()[:2]}: compiling the kernels", MachineCodeWarning, stacklevel=4)  # fmt: skip
         return run, source
-    modules = {m.__name__: m for m in getattr(run, "kernel_modules", [])}
-    for k, entry in enumerate(index["kernels"]):
-        _add_overload(entry, modules, blob, f"{folder}: {files['kernels']} kernel {k}")
+    add_overloads(index, getattr(run, "kernel_modules", []), blob, f"{folder}: {files['kernels']}")
     return run, source
 
 
-def _index(raw: bytes, folder: str) -> dict:
-    where = f"{folder}: backend_files.kernels"
+def read_index(raw: bytes, where: str) -> dict:
+    """The kernel index, its structure checked (the entries are checked as they are loaded)."""
     try:
         index = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -282,6 +302,7 @@ def _library(ctx, name: str, obj: bytes, fndesc):
     library._set_compiled_object(obj)
     library._shared_module = ll.parse_assembly("")
     library._finalize_final_module()  # the engine takes the object file from the object cache
+    SERIALIZED[library] = (name, "object", (obj, b""))  # to be written again (cache, artifacts)
     codegen._engine._defined_symbols.update((fndesc.llvm_func_name, fndesc.llvm_cpython_wrapper_name))
     return library
 

@@ -9,11 +9,10 @@ slot. Results come from a per-thread ``ResultPool``: a buffer returned earlier i
 once nothing but the pool refers to it any more, so the next call never overwrites an array the
 caller still holds, and threads calling one compiled function at once share no buffer.
 
-Each distinct kernel is stored in the bpir cache under a hash of its text
-(``backends.numba.kernel_cache``) and compiled with ``cache=True``, so Numba keeps its machine
-code on disk and any later module or process holding the same kernel compiles nothing (loading
-it through ``backends.numba.cache``, which skips Numba's registry imports). When the cache
-cannot be used, the kernels compile in memory without Numba's file cache, once per process."""
+Each distinct kernel is stored in the bpir cache under a hash of its text with its machine
+code beside it (``backends.numba.kernel_cache``), so any later module or process holding the
+same kernel compiles nothing. When the cache cannot be used, the kernels compile in memory,
+once per process."""
 
 from __future__ import annotations
 

@@ -4,12 +4,14 @@ included), so a kernel is compiled once per machine whatever model, module or po
 comes from. Two models sharing a kernel compile it once; a model re-traced with one changed
 kernel recompiles only that one.
 
-The files go through ``bpir.cache`` (0700 folder, owner checks, a module file is rewritten
-when its text does not match its name's hash, Numba's cache files are loaded only under a
-valid seal), so every safety property of the module cache holds per kernel. When the cache
-cannot be used, kernels compile in memory (no Numba file cache), still once per process and
-body. ``STATS`` counts, per process, kernels compiled, loaded from disk and reused from memory
-(for tests and the compile progress line)."""
+A compiled kernel's machine code is kept next to its module as object files and a JSON index
+(``backends.numba.aot``'s format, the one numba artifacts carry), not in Numba's pickled file
+cache: loading it reads JSON and hands the object files to LLVM, and no pickle is read. The
+files go through ``bpir.cache`` (0700 folder, owner checks, a module file is rewritten when its
+text does not match its name's hash, JIT files are loaded only under a valid seal), so every
+safety property of the module cache holds per kernel. When the cache cannot be used, kernels
+compile in memory, still once per process and body. ``STATS`` counts, per process, kernels
+compiled, loaded from disk and reused from memory (for tests and the compile progress line)."""
 
 from __future__ import annotations
 
@@ -24,16 +26,16 @@ import numpy as np
 
 from bpir import cache
 
-from .cache import load_without_refresh
-
 KERNEL = "kernel"  # every cached kernel's name in its own module
 BACKEND = "numba-kernel"  # the cache's name prefix for kernel modules
+INDEX, OBJECTS = ".objects.json", ".objects.bin"  # a kernel's machine code, next to its module
 # a generated module: the header, then kernels each opened by this decorator after two blank lines
 _KERNEL_START = re.compile(r"\n\n\n(?=@njit\(parallel=)")
 _KERNEL_NAME = re.compile(r"^def (fused_\d+)\(", re.M)
 
 STATS: Counter = Counter()  # "compiled", "loaded" (from disk), "reused" (already in this process)
 _memory: dict[str, ModuleType] = {}  # kernels compiled in memory, by module name
+_from_disk: set[str] = set()  # kernel modules given their machine code from disk, not yet counted
 _lock = threading.Lock()
 
 
@@ -68,7 +70,8 @@ def load(source: str) -> tuple[Kernels, list[ModuleType]]:
     versions = _versions()
     helpers = cache.module_name(header, BACKEND, versions)
     opening = f"import {helpers} as helpers\nfrom {helpers} import *  # noqa: F403\n\n\n"
-    texts = {name: opening + body for name, body in bodies.items()}
+    # Numba's own file cache is not used: the machine code is kept by ``_store_machine_code``
+    texts = {name: opening + body.replace("cache=True,", "cache=False,") for name, body in bodies.items()}
     distinct = list(dict.fromkeys(texts.values()))
     modules = cache.source_modules([header, *distinct], BACKEND, versions)
     if modules is None:
@@ -77,10 +80,41 @@ def load(source: str) -> tuple[Kernels, list[ModuleType]]:
     else:
         modules = modules[1:]
         for m in modules:
-            load_without_refresh(m)
+            if not getattr(m, KERNEL).overloads:
+                _load_machine_code(m)
     by_text = dict(zip(distinct, modules))
     kernels = Kernels(**{name: getattr(by_text[text], KERNEL) for name, text in texts.items()})
     return kernels, modules
+
+
+def _load_machine_code(module: ModuleType) -> None:
+    """Give a kernel the overloads whose machine code its sealed cache files hold, if any fit."""
+    from bpir.manifest import ArtifactError
+
+    from . import aot
+
+    try:
+        with open(cache.jit_file(module, INDEX), "rb") as fh:
+            raw = fh.read()
+        with open(cache.jit_file(module, OBJECTS), "rb") as fh:
+            blob = fh.read()
+    except OSError:  # never compiled, or dropped as unsealed: compile
+        return
+    try:
+        index = aot.read_index(raw, module.__name__)
+        if aot.fits(index):
+            aot.add_overloads(index, [module], blob, module.__name__)
+            _from_disk.add(module.__name__)
+    except ArtifactError:  # sealed, but not for this bpir: compile (the first call reseals)
+        return
+
+
+def _store_machine_code(module: ModuleType) -> None:
+    from . import aot
+
+    index, blob, _ = aot.machine_code([module])
+    cache.write_jit_file(module, INDEX, index.encode())
+    cache.write_jit_file(module, OBJECTS, blob)
 
 
 def _memory_module(text: str, header: str | None = None) -> ModuleType:
@@ -90,7 +124,7 @@ def _memory_module(text: str, header: str | None = None) -> ModuleType:
     with _lock:
         module = _memory.get(name)
         if module is None:
-            module = _memory[name] = cache.memory_module(text.replace("cache=True,", "cache=False,"), name)
+            module = _memory[name] = cache.memory_module(text, name)
             if header:
                 sys.modules.setdefault(name, module)
         return module
@@ -115,13 +149,16 @@ class FirstCall:
     def done(self) -> None:
         fresh = []
         for m, (was_compiled, misses) in zip(self.modules, self.before):
-            if _misses(m) > misses:  # Numba compiled (a disk cache hit counts no miss)
+            if _misses(m) > misses:  # Numba compiled
                 STATS["compiled"] += 1
                 fresh.append(m)
-            elif was_compiled:
-                STATS["reused"] += 1
-            else:
+            elif m.__name__ in _from_disk or not was_compiled:  # its machine code was loaded
+                _from_disk.discard(m.__name__)
                 STATS["loaded"] += 1
-        # the header of those on disk (its bytecode file)
-        helpers = {id(m.helpers): m.helpers for m in fresh if getattr(m, "__file__", None)}
-        cache.seal_all(fresh + list(helpers.values()))
+            else:
+                STATS["reused"] += 1
+        on_disk = [m for m in fresh if getattr(m, "__file__", None)]
+        for m in on_disk:
+            _store_machine_code(m)
+        helpers = {id(m.helpers): m.helpers for m in on_disk}  # their header: its bytecode file
+        cache.seal_all(on_disk + list(helpers.values()))
