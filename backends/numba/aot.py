@@ -276,9 +276,7 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
     if type(entry["parallel"]) is not bool:
         raise ArtifactError(f"{where}: parallel must be true or false")
     ctx = dispatcher.targetctx
-    rtsys.initialize(ctx)
-    if entry["parallel"]:
-        _reload_parfors()
+    _start_runtime(ctx, entry["parallel"])
     library = _library(ctx, _string(entry, "library", where), obj, fndesc)
     env = Environment.from_fndesc(fndesc)
     cres = CompileResult(
@@ -291,6 +289,19 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
     for modname, env_name in envs:
         library.codegen.set_env(env_name, _environment(modname, env_name))
     dispatcher.add_overload(cres)
+
+
+_started = {"runtime": False, "threads": False}
+
+
+def _start_runtime(ctx, parallel: bool) -> None:
+    """Numba's runtime (NRT) and, for parallel loops, its thread pool, once per process."""
+    if not _started["runtime"]:
+        rtsys.initialize(ctx)
+        _started["runtime"] = True
+    if parallel and not _started["threads"]:
+        _reload_parfors()
+        _started["threads"] = True
 
 
 def _library(ctx, name: str, obj: bytes, fndesc):
