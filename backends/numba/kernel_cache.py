@@ -30,7 +30,7 @@ KERNEL = "kernel"  # every cached kernel's name in its own module
 BACKEND = "numba-kernel"  # the cache's name prefix for kernel modules
 INDEX, OBJECTS = ".objects.json", ".objects.bin"  # a kernel's machine code, next to its module
 # a generated module: the header, then kernels each opened by this decorator after two blank lines
-_KERNEL_START = re.compile(r"\n\n\n(?=@njit\(parallel=)")
+_KERNEL_START = re.compile(r"\n\n+(?=@njit\(parallel=)")
 _KERNEL_NAME = re.compile(r"^def (fused_\d+)\(", re.M)
 
 STATS: Counter = Counter()  # "compiled", "loaded" (from disk), "reused" (already in this process)
@@ -48,6 +48,8 @@ def split(source: str) -> tuple[str, dict[str, str]]:
         if name is None:
             raise ValueError(f"generated kernel without a fused_N name:\n{part[:200]}")
         bodies[name.group(1)] = part.replace(f"def {name.group(1)}(", f"def {KERNEL}(", 1)
+    if len(bodies) != len(_KERNEL_NAME.findall(source)):
+        raise ValueError("generated kernels not each opened by @njit(parallel=...) after a blank line")
     return header, bodies
 
 
