@@ -48,8 +48,9 @@ from .kernel_cache import KERNEL
 INDEX, OBJECTS = "kernels.json", "kernels.bin"
 FORMAT = 1
 MAX_INDEX_BYTES = 16 << 20
-_SCALARS = {n: getattr(types, n) for n in ("boolean", "int8", "int16", "int32", "int64", "uint8", "uint16",
-                                           "uint32", "uint64", "float32", "float64")}  # fmt: skip
+# kernel argument scalar types by their Numba name ("bool", "float32", ...)
+_SCALARS = {str(t): t for t in (types.boolean, types.int8, types.int16, types.int32, types.int64, types.uint8,
+                                types.uint16, types.uint32, types.uint64, types.float32, types.float64)}  # fmt: skip
 _MANGLED = re.compile(r"[A-Za-z0-9_$.]{1,4000}")
 _TAG = re.compile(r"[A-Za-z0-9+/=_-]{1,400}")  # Numba's ABI tags: base64 of the compile flags
 _NUMBA_MODULE = re.compile(r"numba(\.[a-z_][a-z0-9_]{0,60}){1,6}")
@@ -73,12 +74,13 @@ def _versions() -> str:
     return cache.versions_key(numba, np)
 
 
-def _type_data(t) -> list:
-    if isinstance(t, types.Array) and str(t.dtype) in _SCALARS:
+def _type_data(t) -> list | None:
+    """A kernel argument type as JSON data; None for a type outside the grammar."""
+    if isinstance(t, types.Array) and _SCALARS.get(str(t.dtype)) == t.dtype:
         return ["array", str(t.dtype), t.ndim, t.layout, t.mutable, t.aligned]
-    if str(t) in _SCALARS and _SCALARS[str(t)] == t:
+    if _SCALARS.get(str(t)) == t:
         return ["scalar", str(t)]
-    raise NotImplementedError(f"kernel argument type {t} has no artifact form")
+    return None
 
 
 def _type_from(data, where: str):
@@ -115,11 +117,14 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
             or any(f is not _reload_parfors for f in reload_init)
             or any(e.consts for e in referenced)):  # fmt: skip
         return None
+    args = [_type_data(t) for t in cres.signature.args]
+    if None in args:
+        return None
     fd = cres.fndesc
     entry = {
         "module": module.__name__,
         "library": name,
-        "args": [_type_data(t) for t in cres.signature.args],
+        "args": args,
         "unique_name": fd.unique_name,
         "uid": fd.uid,
         "abi_tags": list(fd.abi_tags),

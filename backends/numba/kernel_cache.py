@@ -112,6 +112,7 @@ def _load_machine_code(module: ModuleType) -> None:
 
 
 def _store_machine_code(module: ModuleType) -> None:
+    """Write a compiled kernel's machine code next to its module (seal it afterwards)."""
     from . import aot
 
     index, blob, _ = aot.machine_code([module])
