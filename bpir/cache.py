@@ -1,13 +1,13 @@
 """The on-disk compile cache: generated source modules stored as files named by a hash of
-their text, the backend and the library versions, so that a JIT's own file cache (Numba's
-``cache=True``) can hold their machine code and a second process compiles nothing.
+their text, the backend and the library versions, with the machine code a JIT built for them
+beside them (the numba backend's object files, ``write_jit_file``), so a second process
+compiles nothing.
 
 The folder is ``$BPIR_CACHE_DIR`` or ``~/.cache/bpir``, created with mode 0700. A module file
 whose content does not match its name's hash (corrupt, truncated, edited) is rewritten, never
-imported as is. The JIT's own files for a module (Numba's ``__pycache__/<module>.*`` index and
-data) are loaded only if they match the SHA-256 seal recorded after the process that wrote them
-finished its first call; anything unsealed, unknown or altered is deleted first, so it is
-recompiled.
+imported as is. The JIT files of a module (``__pycache__/<module>.*``, bytecode included) are
+loaded only if they match the SHA-256 seal recorded after the process that wrote them finished
+its first call; anything unsealed, unknown or altered is deleted first, so it is recompiled.
 
 The cache is an optimisation: a folder that cannot be created or written, is not a folder, is
 owned by another user or is writable by group or others (and the same for its ``__pycache__``)
