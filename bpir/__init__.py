@@ -55,11 +55,12 @@ def compile(fn, backend: str = "numpy", example_args=None, **options):  # noqa: 
     return f
 
 
-def load(path: str):
-    """Load an artifact written by ``f.save(path)``; never runs pickle."""
+def load(path: str, machine_code: bool = False):
+    """Load an artifact written by ``f.save(path)``; never runs pickle. ``machine_code=True``
+    runs the compiled kernels a numba artifact carries instead of compiling its graph."""
     from .artifact import load as _load
 
-    return _load(path)
+    return _load(path, machine_code)
 
 
 def backends() -> list[str]:

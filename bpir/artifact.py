@@ -29,8 +29,11 @@ FIELDS = {"format", "bpir_version", "backend", "graph_sha256", "in_tree", "out_t
           "in_types", "out_types", "options", "backend_files", "manifest_sha256"}  # fmt: skip
 # what each backend's ``backend_files`` holds: "file" fields name files in the artifact folder
 BACKEND_FILES = {
-    "jax": {"jax_export": "file", "sha256": "sha256", "platforms": "strings", "stablehlo": "file"}
+    "jax": {"jax_export": "file", "sha256": "sha256", "platforms": "strings", "stablehlo": "file"},
+    "numba": {"kernels": "file", "kernels_sha256": "sha256", "objects": "file", "objects_sha256": "sha256"},
 }
+# backends whose files are an optimisation (numba's machine code): without them the graph compiles
+OPTIONAL_FILES = {"numba"}
 
 
 def save(f: Compiled, path: str, **options) -> None:
@@ -59,9 +62,11 @@ def save(f: Compiled, path: str, **options) -> None:
         json.dump(manifest, fh, indent=2)
 
 
-def load(path: str) -> Compiled:
+def load(path: str, machine_code: bool = False) -> Compiled:
     """Load an artifact folder, refusing (ValueError naming the artifact and the field) any file
-    or field that is malformed or disagrees with the graph; no code from the files ever runs."""
+    or field that is malformed or disagrees with the graph; no code from the files ever runs,
+    unless ``machine_code``: then a numba artifact's kernels run the machine code it carries
+    (trust it as a binary from its author; see ``bpir.backends.numba.aot``)."""
     raw = read_file(path, "manifest.json", "manifest.json", MAX_MANIFEST_BYTES)
     try:
         text = raw.decode("utf-8")
@@ -96,9 +101,10 @@ def load(path: str) -> Compiled:
     m.types("out_types", graph.outputs)
     module = backend_module(backend)
     options = m.options("options", module.compile_graph)
-    if BACKENDS[backend].artifact_files:
+    if BACKENDS[backend].artifact_files and ("backend_files" in m.m or backend not in OPTIONAL_FILES):
         _check_backend_files(m, path, backend)
-        run, source = module.load_artifact(graph, m.m, path)
+        extra = {"machine_code": machine_code} if backend == "numba" else {}
+        run, source = module.load_artifact(graph, m.m, path, **extra)
     else:
         if "backend_files" in m.m:
             m.fail("backend_files", f"is given, but the {backend} backend writes none")

@@ -28,7 +28,9 @@ class CompilesAhead(Protocol):
 
 BACKENDS = {
     "numpy": BackendInfo("bpir.backends.numpy.backend", ()),
-    "numba": BackendInfo("bpir.backends.numba.backend", ("numba",), compiles_on_first_call=True),
+    "numba": BackendInfo(
+        "bpir.backends.numba.backend", ("numba",), compiles_on_first_call=True, artifact_files=True
+    ),
     "numba-cuda": BackendInfo("bpir.backends.cuda.backend", ("numba.cuda",), compiles_on_first_call=True),
     "jax": BackendInfo(
         "bpir.backends.jax.backend",

@@ -1,13 +1,13 @@
 """The on-disk compile cache: generated source modules stored as files named by a hash of
-their text, the backend and the library versions, so that a JIT's own file cache (Numba's
-``cache=True``) can hold their machine code and a second process compiles nothing.
+their text, the backend and the library versions, with the machine code a JIT built for them
+beside them (the numba backend's object files, ``write_jit_file``), so a second process
+compiles nothing.
 
 The folder is ``$BPIR_CACHE_DIR`` or ``~/.cache/bpir``, created with mode 0700. A module file
 whose content does not match its name's hash (corrupt, truncated, edited) is rewritten, never
-imported as is. The JIT's own files for a module (Numba's ``__pycache__/<module>.*`` index and
-data) are loaded only if they match the SHA-256 seal recorded after the process that wrote them
-finished its first call; anything unsealed, unknown or altered is deleted first, so it is
-recompiled.
+imported as is. The JIT files of a module (``__pycache__/<module>.*``, bytecode included) are
+loaded only if they match the SHA-256 seal recorded after the process that wrote them finished
+its first call; anything unsealed, unknown or altered is deleted first, so it is recompiled.
 
 The cache is an optimisation: a folder that cannot be created or written, is not a folder, is
 owned by another user or is writable by group or others (and the same for its ``__pycache__``)
@@ -102,26 +102,42 @@ def module_name(source: str, backend: str, versions: str) -> str:
 def source_module(source: str, backend: str, versions: str) -> ModuleType | None:
     """Import ``source`` from a cache file (written atomically if missing or corrupt); None,
     after a warning, when the cache cannot be used (the caller compiles in memory)."""
-    name = module_name(source, backend, versions)
+    modules = source_modules([source], backend, versions)
+    return None if modules is None else modules[0]
+
+
+def source_modules(sources: list[str], backend: str, versions: str) -> list[ModuleType] | None:
+    """``source_module`` for many sources at once (the folder checked and its ``__pycache__``
+    listed once); None, after a warning, when the cache cannot be used."""
     with _lock:
         folder = usable_dir()
         if folder is None:
             return None
-        path = os.path.join(folder, name + ".py")
+        listing = _Listing(folder)
+        found: list[tuple[str, str]] = []
         try:
-            if not _holds(path, source):
-                _write_atomic(path, source)
-            if name in sys.modules:
-                return sys.modules[name]
-            _drop_unsealed(path)
+            for source in sources:
+                name = module_name(source, backend, versions)
+                path = os.path.join(folder, name + ".py")
+                if name not in sys.modules:
+                    if not _holds(path, source):
+                        _write_atomic(path, source)
+                    _drop_unsealed(path, listing)
+                elif not _holds(path, source):
+                    _write_atomic(path, source)
+                found.append((name, path))
         except OSError as e:
             _warn(f"cannot be written ({type(e).__name__}: {e.strerror})", folder)
             return None
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-        return module
+        return [sys.modules.get(name) or _import(name, path) for name, path in found]
+
+
+def _import(name: str, path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    return module
 
 
 def memory_module(source: str, name: str) -> ModuleType:
@@ -131,10 +147,34 @@ def memory_module(source: str, name: str) -> ModuleType:
     return module
 
 
-def _write_atomic(path: str, text: str) -> None:
+def jit_file(module: ModuleType, suffix: str) -> str | None:
+    """Where a JIT keeps a file for ``module`` (its ``__pycache__``, named by the module's stem,
+    so sealed and dropped with the module's other JIT files); None for a module in memory."""
+    path = getattr(module, "__file__", None)
+    if path is None:
+        return None
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return os.path.join(os.path.dirname(path), "__pycache__", stem + suffix)
+
+
+def write_jit_file(module: ModuleType, suffix: str, data: bytes) -> None:
+    """Write one of ``module``'s JIT files atomically (seal the module afterwards); a failure
+    warns and never raises (the next process compiles again)."""
+    path = jit_file(module, suffix)
+    if path is None:
+        return
+    with _lock:
+        try:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            _write_atomic(path, data)
+        except OSError as e:
+            _warn(f"cannot be written ({type(e).__name__}: {e.strerror})", os.path.dirname(path))
+
+
+def _write_atomic(path: str, text: str | bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as fh:
             fh.write(text)
         os.replace(tmp, path)
     except BaseException:
@@ -143,13 +183,19 @@ def _write_atomic(path: str, text: str) -> None:
         raise
 
 
-def _jit_files(module_path: str) -> list[str]:
-    folder = os.path.join(os.path.dirname(module_path), "__pycache__")
-    stem = os.path.splitext(os.path.basename(module_path))[0] + "."
-    try:
-        return sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.startswith(stem))
-    except FileNotFoundError:
-        return []
+class _Listing:
+    """The JIT files in a cache folder's ``__pycache__`` by module, listed once."""
+
+    def __init__(self, folder: str):
+        self.folder = os.path.join(folder, "__pycache__")
+        try:
+            self.names = os.listdir(self.folder)
+        except FileNotFoundError:
+            self.names = []
+
+    def files(self, module_path: str) -> list[str]:
+        stem = os.path.splitext(os.path.basename(module_path))[0] + "."
+        return sorted(os.path.join(self.folder, f) for f in self.names if f.startswith(stem))
 
 
 def _digest(path: str) -> str:
@@ -160,24 +206,33 @@ def _digest(path: str) -> str:
 def seal(module: ModuleType) -> None:
     """Record the hashes of the JIT files the module's compiled functions wrote; a failure
     warns (the next process recompiles: unsealed files are never loaded) and never raises."""
-    path = getattr(module, "__file__", None)
-    if path is None:  # compiled in memory
+    seal_all([module])
+
+
+def seal_all(modules: list[ModuleType]) -> None:
+    """``seal`` for many modules (each folder's ``__pycache__`` listed once)."""
+    paths = [p for p in (getattr(m, "__file__", None) for m in modules) if p is not None]
+    if not paths:  # compiled in memory
         return
     with _lock:
-        try:
-            files = {os.path.basename(p): _digest(p) for p in _jit_files(path)}
-            _write_atomic(path + ".seal.json", json.dumps(files))
-        except OSError as e:
-            _warn(f"cannot be sealed ({type(e).__name__}: {e.strerror})", os.path.dirname(path))
+        listings: dict[str, _Listing] = {}
+        for path in paths:
+            folder = os.path.dirname(path)
+            listing = listings.get(folder) or listings.setdefault(folder, _Listing(folder))
+            try:
+                files = {os.path.basename(p): _digest(p) for p in listing.files(path)}
+                _write_atomic(path + ".seal.json", json.dumps(files))
+            except OSError as e:
+                _warn(f"cannot be sealed ({type(e).__name__}: {e.strerror})", os.path.dirname(path))
 
 
-def _drop_unsealed(module_path: str) -> None:
+def _drop_unsealed(module_path: str, listing: _Listing | None = None) -> None:
     try:
         with open(module_path + ".seal.json") as fh:
             sealed = json.load(fh)
     except (OSError, ValueError):
         sealed = {}
-    files = _jit_files(module_path)
+    files = (listing or _Listing(os.path.dirname(module_path))).files(module_path)
     if not isinstance(sealed, dict) or any(sealed.get(os.path.basename(p)) != _digest(p) for p in files):
         for p in files:
             os.remove(p)

@@ -3,6 +3,7 @@ computed in float64, per element for small inputs and along random directions fo
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,34 +39,58 @@ class GradCheckReport:
         return "\n".join(lines)
 
 
-def _scalarize(fn, args, rng):
-    """fn if it returns a scalar, else <v, fn(...)> for a fixed random cotangent v."""
-    out_leaves, _ = flatten(fn(*args))
-    if len(out_leaves) == 1 and np.shape(out_leaves[0]) == ():
-        return fn
-    vs = [rng.standard_normal(np.shape(o)) for o in out_leaves]
+def _projected(fn):
+    """<v, fn(...)> with the cotangents v as the first argument (so one compile serves any v)."""
 
-    def projected(*a):
+    def projected(vs, *a):
         outs, _ = flatten(fn(*a))
         return sum(np.sum(o * v.astype(o.dtype)) for o, v in zip(outs, vs))
 
     return projected
 
 
-def check_grad(fn, *args, backend: str = "numpy", argnums=0, max_elements: int = 64,
-               directions: int = 8, rtol: float | None = None, atol: float | None = None,
-               seed: int = 0) -> GradCheckReport:  # fmt: skip
-    """Raise GradCheckError on the first mismatch; return a report otherwise."""
+# fn -> {(backend, argnums, projected): (compiled gradient, compiled forward)}: like jax.jit, a
+# function is traced once per argument signature, so repeated checks compile nothing new
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled_pair(fn, backend: str, nums: tuple, projected: bool):
+    """The compiled gradient and forward of ``fn`` (projected when it returns no scalar), reused
+    across calls with the same function, backend and argnums."""
     from . import compile as bpir_compile
     from .transforms import grad
 
+    key = (backend, nums, projected)
+    try:
+        pairs = _compiled.setdefault(fn, {})
+    except TypeError:  # not weakly referable: compiled for this call only
+        pairs = {}
+    if key not in pairs:
+        scalar_fn = _projected(fn) if projected else fn
+        wrt = tuple(n + 1 for n in nums) if projected else nums
+        pairs[key] = (
+            bpir_compile(grad(scalar_fn, wrt), backend=backend),
+            bpir_compile(scalar_fn, backend=backend),
+        )
+    return pairs[key]
+
+
+def check_grad(fn, *args, backend: str = "numpy", argnums=0, max_elements: int = 64,
+               directions: int = 8, rtol: float | None = None, atol: float | None = None,
+               seed: int = 0) -> GradCheckReport:  # fmt: skip
+    """Raise GradCheckError on the first mismatch; return a report otherwise. The compiled
+    functions are reused by later checks of the same ``fn`` (traced once per signature)."""
     rng = np.random.default_rng(seed)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     with np.errstate(all="ignore"):
-        scalar_fn = _scalarize(fn, args, rng)
-    analytic = bpir_compile(grad(scalar_fn, nums), backend=backend)(*args)
+        out_leaves, _ = flatten(fn(*args))
+    projected = not (len(out_leaves) == 1 and np.shape(out_leaves[0]) == ())
+    grad_fn, forward = _compiled_pair(fn, backend, nums, projected)
+    pre: tuple = ()
+    if projected:  # fn returns no scalar: check <v, fn(...)> for a fixed random cotangent v
+        pre = ([rng.standard_normal(np.shape(o)) for o in out_leaves],)
+    analytic = grad_fn(*pre, *args)
     as64 = [_to_float64(a) for a in args]
-    forward64 = bpir_compile(scalar_fn, backend=backend)
     report = GradCheckReport(backend)
     names = _arg_names(fn, len(args))
     for k, a in enumerate(nums):
@@ -85,7 +110,7 @@ def check_grad(fn, *args, backend: str = "numpy", argnums=0, max_elements: int =
                 leaves64[j] = x
                 call = list(as64)
                 call[a] = unflatten(tree64, leaves64)
-                return float(np.asarray(forward64(*call), dtype=np.float64))
+                return float(np.asarray(forward(*pre, *call), dtype=np.float64))
 
             x0 = np.asarray(flatten(as64[a])[0][j], dtype=np.float64)
             g = np.asarray(g, dtype=np.float64)

@@ -32,13 +32,14 @@ def fresh_warnings(monkeypatch):
 
 
 def _compile_and_check(c: float, calls: int = 2):
-    """Compile and call; every call gives the right answer. Returns the warnings and the kernels."""
+    """Compile and call; every call gives the right answer. Returns the warnings and the kernel's
+    module."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         f = bpir.compile(_fn(c), backend="numba", example_args=(X,))
         for _ in range(calls):
             assert_close(f(X), _fn(c)(X), "float32")
-    kernels = f._current().run.kernels
+    (kernels,) = f._current().run.kernel_modules  # the one kernel's module
     return [w for w in caught if issubclass(w.category, cache.CacheWarning)], kernels
 
 

@@ -9,10 +9,10 @@ slot. Results come from a per-thread ``ResultPool``: a buffer returned earlier i
 once nothing but the pool refers to it any more, so the next call never overwrites an array the
 caller still holds, and threads calling one compiled function at once share no buffer.
 
-The kernel module is stored in the bpir cache (``bpir.cache``) and compiled with
-``cache=True``, so Numba keeps its machine code on disk and a second process compiles nothing
-(loading it through ``backends.numba.cache``, which skips Numba's registry imports). When the
-cache cannot be used, the kernels compile in memory without Numba's file cache."""
+Each distinct kernel is stored in the bpir cache under a hash of its text with its machine
+code beside it (``backends.numba.kernel_cache``), so any later module or process holding the
+same kernel compiles nothing. When the cache cannot be used, the kernels compile in memory,
+once per process."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ import threading
 import numba
 import numpy as np
 
-from bpir import cache
 from bpir.ir import Graph, Node, Value
 from bpir.lifetimes import Slots, lifetimes
 from bpir.ops.fused import decompose_fused
@@ -36,10 +35,9 @@ from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
 from ..result_pool import PerThread, ResultPool
-from . import fastmath
+from . import fastmath, kernel_cache
 from . import random as numba_random
 from . import windows as numba_windows
-from .cache import load_without_refresh
 from .loops import kernel_source, loopable
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
@@ -129,8 +127,7 @@ def _kernel_module_source(kernels: list[str]) -> str:
     head = (
         "# bpir generated loop kernels\nimport math\n\nimport numpy as np\nfrom numba import njit, prange\n"
     )
-    helpers = fastmath.import_line(body)
-    return head + ("\n" + helpers if helpers else "") + body
+    return head + "\n" + fastmath.import_line() + body
 
 
 def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int) -> None:
@@ -164,7 +161,7 @@ def compile_graph(graph: Graph):
     kernel_src, driver_src, consts, ws = generate(graph)
     namespace = {"np": np, "k": numpy_kernels, "rk": numba_random, "nw": numba_windows, **consts}
     if kernel_src:
-        namespace["kernels"] = _kernel_module(kernel_src)
+        namespace["kernels"], modules = _kernel_module(kernel_src)
     n_results = ws.results
     namespace["per_thread"] = PerThread(lambda: (ws.allocate(), ResultPool(n_results, np.empty)))
     exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
@@ -172,7 +169,7 @@ def compile_graph(graph: Graph):
     if "prange(" in kernel_src and not _threadsafe_layer():
         run = _one_at_a_time(run)
     if kernel_src:
-        run = _sealing_first_call(run, namespace["kernels"])
+        run = _sealing_first_call(run, namespace["kernels"], modules)
     return run, kernel_src + "\n\n" + driver_src
 
 
@@ -208,18 +205,15 @@ def _one_at_a_time(run):
     return call
 
 
-def _kernel_module(source: str):
-    """The kernels from the disk cache, or compiled in memory (no Numba file cache) when the
-    cache cannot be used."""
-    module = cache.source_module(source, "numba", cache.versions_key(numba, np))
-    if module is None:
-        return cache.memory_module(source.replace("cache=True,", "cache=False,"), "bpir_numba_kernels")
-    load_without_refresh(module)
-    return module
+def _kernel_module(source: str) -> tuple[kernel_cache.Kernels, list]:
+    """The kernels, each from the content-addressed kernel cache (``kernel_cache``)."""
+    return kernel_cache.load(source)
 
 
-def _sealing_first_call(run, kernels):
-    """The first call compiles (or loads) every kernel; then seal Numba's cache files."""
+def _sealing_first_call(run, kernels: kernel_cache.Kernels, modules: list):
+    """The first call compiles (or loads) every kernel; then count them and seal the cache
+    files of those compiled."""
+    first = kernel_cache.FirstCall(modules)
     state = {"sealed": False}
     lock = threading.Lock()
 
@@ -228,9 +222,24 @@ def _sealing_first_call(run, kernels):
         if not state["sealed"]:
             with lock:
                 if not state["sealed"]:
-                    cache.seal(kernels)
+                    first.done()
                     state["sealed"] = True
         return out
 
-    call.kernels = kernels  # the generated kernel module, for inspection
+    call.kernels = kernels  # the kernels by name, for inspection
+    call.kernel_modules = modules  # their distinct cache modules
     return call
+
+
+def save_artifact(executable, folder: str, **options) -> dict:
+    """Write the kernels' machine code into an artifact folder (``backends.numba.aot``)."""
+    from .aot import save_artifact as save
+
+    return save(executable, folder, **options)
+
+
+def load_artifact(graph: Graph, manifest: dict, folder: str, machine_code: bool = False):
+    """(run, source) of an artifact's graph; its kernels' machine code when ``machine_code``."""
+    from .aot import load_artifact as load
+
+    return load(graph, manifest, folder, machine_code)

@@ -1,7 +1,7 @@
 """Elementwise math for the Numba loop kernels that LLVM can vectorise: pip's Numba has no
 vector math library, so ``np.exp``/``np.tanh`` in a loop are scalar libm calls that keep the
-whole loop scalar. Instead the kernels call these helpers (a generated kernel module imports
-those it uses): range reduction by bit moves (two tiny ``@intrinsic`` bitcasts), then only
+whole loop scalar. Instead the kernels call these helpers (every generated kernel module
+imports them): range reduction by bit moves (two tiny ``@intrinsic`` bitcasts), then only
 multiply-adds, one division for sigmoid and tanh, and selects rather than branches (a branch
 around the arithmetic stops LLVM vectorising a loop), so a float32 loop runs 16 lanes wide
 on AVX-512.
@@ -36,14 +36,11 @@ POLYNOMIAL = {
 HELPERS = sorted({call.split("(")[0] for call in POLYNOMIAL.values()})
 
 
-def import_line(kernels: str) -> str:
-    """The import of the helpers ``kernels`` (generated source) calls, or "" when it calls none;
-    it names this file's digest, so an edited helper changes the kernel module's cache key
-    (Numba's file cache of a kernel does not notice a change in a function it inlined)."""
-    used = [name for name in HELPERS if f"{name}(" in kernels]
-    if not used:
-        return ""
-    return f"from bpir.backends.numba.fastmath import {', '.join(used)}  # fastmath {_digest()}\n"
+def import_line() -> str:
+    """The import of every helper, the same for every generated module (so the kernel cache
+    shares one header module across models); it names this file's digest, so an edited helper
+    changes the kernel modules' cache keys (a compiled kernel has its helpers inlined)."""
+    return f"from bpir.backends.numba.fastmath import {', '.join(HELPERS)}  # fastmath {_digest()}\n"
 
 
 @cache
