@@ -57,7 +57,9 @@ def compile(fn, backend: str = "numpy", example_args=None, **options):  # noqa: 
 
 def load(path: str, machine_code: bool = False):
     """Load an artifact written by ``f.save(path)``; never runs pickle. ``machine_code=True``
-    runs the compiled kernels a numba artifact carries instead of compiling its graph."""
+    runs the compiled kernels a numba artifact carries instead of compiling its graph: only for
+    artifacts you trust, since object code is code the file chose (its hashes catch damage, not
+    forgery)."""
     from .artifact import load as _load
 
     return _load(path, machine_code)
