@@ -106,7 +106,8 @@ def _load_machine_code(module: ModuleType) -> None:
         index = aot.read_index(raw, module.__name__)
         if aot.fits(index):
             aot.add_overloads(index, [module], blob, module.__name__)
-            _from_disk.add(module.__name__)
+            with _lock:
+                _from_disk.add(module.__name__)
     except ArtifactError:  # sealed, but not for this bpir: compile (the first call reseals)
         return
 
@@ -150,18 +151,20 @@ class FirstCall:
         self.before = [(_compiled(m), _misses(m)) for m in modules]
 
     def done(self) -> None:
-        fresh = []
-        for m, (was_compiled, misses) in zip(self.modules, self.before):
-            if _misses(m) > misses:  # Numba compiled
-                STATS["compiled"] += 1
-                fresh.append(m)
-            elif m.__name__ in _from_disk or not was_compiled:  # its machine code was loaded
-                _from_disk.discard(m.__name__)
-                STATS["loaded"] += 1
-            else:
-                STATS["reused"] += 1
-        on_disk = [m for m in fresh if getattr(m, "__file__", None)]
-        for m in on_disk:
-            _store_machine_code(m)
-        helpers = {id(m.helpers): m.helpers for m in on_disk}  # their header: its bytecode file
-        cache.seal_all(on_disk + list(helpers.values()))
+        """Under the module lock: first calls of two functions sharing kernels may end at once."""
+        with _lock:
+            fresh = []
+            for m, (was_compiled, misses) in zip(self.modules, self.before):
+                if _misses(m) > misses:  # Numba compiled
+                    STATS["compiled"] += 1
+                    fresh.append(m)
+                elif m.__name__ in _from_disk or not was_compiled:  # its machine code was loaded
+                    _from_disk.discard(m.__name__)
+                    STATS["loaded"] += 1
+                else:
+                    STATS["reused"] += 1
+            on_disk = [m for m in fresh if getattr(m, "__file__", None)]
+            for m in on_disk:
+                _store_machine_code(m)
+            helpers = {id(m.helpers): m.helpers for m in on_disk}  # their header: its bytecode file
+            cache.seal_all(on_disk + list(helpers.values()))
