@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import re
 import threading
+from functools import partial
 
 import numba
 import numpy as np
@@ -35,7 +36,7 @@ from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
 from ..result_pool import PerThread, ResultPool
-from . import fastmath, kernel_cache
+from . import compile_pool, fastmath, kernel_cache
 from . import random as numba_random
 from . import windows as numba_windows
 from .loops import kernel_source, loopable
@@ -164,13 +165,22 @@ def compile_graph(graph: Graph):
         namespace["kernels"], modules = _kernel_module(kernel_src)
     n_results = ws.results
     namespace["per_thread"] = PerThread(lambda: (ws.allocate(), ResultPool(n_results, np.empty)))
-    exec(compile(driver_src, f"<bpir-numba:{graph.name}>", "exec"), namespace)
+    code = compile(driver_src, f"<bpir-numba:{graph.name}>", "exec")
+    exec(code, namespace)
     run = namespace[Emitter.function_name(graph)]
     if "prange(" in kernel_src and not _threadsafe_layer():
         run = _one_at_a_time(run)
     if kernel_src:
-        run = _sealing_first_call(run, namespace["kernels"], modules)
+        run_with = partial(_run_with, code, namespace, Emitter.function_name(graph))
+        run = _sealing_first_call(run, namespace["kernels"], modules, run_with)
     return run, kernel_src + "\n\n" + driver_src
+
+
+def _run_with(code, namespace: dict, name: str, kernels, *args):
+    """The driver run with another kernel namespace (``compile_pool``'s stand-ins)."""
+    namespace = {**namespace, "kernels": kernels}
+    exec(code, namespace)
+    return namespace[name](*args)
 
 
 def _threadsafe_layer() -> bool:
@@ -210,14 +220,19 @@ def _kernel_module(source: str) -> tuple[kernel_cache.Kernels, list]:
     return kernel_cache.load(source)
 
 
-def _sealing_first_call(run, kernels: kernel_cache.Kernels, modules: list):
-    """The first call compiles (or loads) every kernel; then count them and seal the cache
-    files of those compiled."""
+def _sealing_first_call(run, kernels: kernel_cache.Kernels, modules: list, run_with):
+    """The first call compiles (or loads) every kernel, in parallel processes where that pays
+    (``compile_pool``); then count them and seal the cache files of those compiled."""
     first = kernel_cache.FirstCall(modules)
-    state = {"sealed": False}
+    state = {"sealed": False, "ahead": False}
     lock = threading.Lock()
 
     def call(*args):
+        if not state["ahead"]:
+            with lock:
+                if not state["ahead"]:
+                    compile_pool.compile_ahead(run_with, kernels, args)
+                    state["ahead"] = True
         out = run(*args)
         if not state["sealed"]:
             with lock:

@@ -36,6 +36,8 @@ _KERNEL_NAME = re.compile(r"^def (fused_\d+)\(", re.M)
 STATS: Counter = Counter()  # "compiled", "loaded" (from disk), "reused" (already in this process)
 _memory: dict[str, ModuleType] = {}  # kernels compiled in memory, by module name
 _from_disk: set[str] = set()  # kernel modules given their machine code from disk, not yet counted
+_elsewhere: set[str] = set()  # kernel modules compiled by a worker process, not yet counted
+_sources: dict[str, str] = {}  # module name -> text, for kernels and headers loaded in this process
 _lock = threading.Lock()
 
 
@@ -75,6 +77,9 @@ def load(source: str) -> tuple[Kernels, list[ModuleType]]:
     # Numba's own file cache is not used: the machine code is kept by ``_store_machine_code``
     texts = {name: opening + body.replace("cache=True,", "cache=False,") for name, body in bodies.items()}
     distinct = list(dict.fromkeys(texts.values()))
+    with _lock:
+        _sources[helpers] = header
+        _sources.update((cache.module_name(t, BACKEND, versions), t) for t in distinct)
     modules = cache.source_modules([header, *distinct], BACKEND, versions)
     if modules is None:
         _memory_module(header, helpers)
@@ -87,6 +92,31 @@ def load(source: str) -> tuple[Kernels, list[ModuleType]]:
     by_text = dict(zip(distinct, modules))
     kernels = Kernels(**{name: getattr(by_text[text], KERNEL) for name, text in texts.items()})
     return kernels, modules
+
+
+def source(module: ModuleType) -> str:
+    """The text a kernel (or header) module of this process was made from."""
+    return _sources[module.__name__]
+
+
+def memory_header(text: str) -> ModuleType:
+    """A header run in memory and importable by its name (a compile worker's)."""
+    return _memory_module(text, cache.module_name(text, BACKEND, _versions()))
+
+
+def memory_kernel(text: str) -> ModuleType:
+    """A kernel module run in memory under its content-addressed name, importable by it (a
+    compile worker's: Numba gives a kernel's environment only to a module it can import)."""
+    module = _memory_module(text)
+    sys.modules.setdefault(module.__name__, module)
+    return module
+
+
+def compiled_elsewhere(modules: list[ModuleType]) -> None:
+    """Mark kernels whose machine code a compile worker built for this first call: counted as
+    compiled, and written to the disk cache like those compiled here."""
+    with _lock:
+        _elsewhere.update(m.__name__ for m in modules)
 
 
 def _load_machine_code(module: ModuleType) -> None:
@@ -155,7 +185,8 @@ class FirstCall:
         with _lock:
             fresh = []
             for m, (was_compiled, misses) in zip(self.modules, self.before):
-                if _misses(m) > misses:  # Numba compiled
+                if _misses(m) > misses or m.__name__ in _elsewhere:  # Numba compiled, here or in a worker
+                    _elsewhere.discard(m.__name__)
                     STATS["compiled"] += 1
                     fresh.append(m)
                 elif m.__name__ in _from_disk or not was_compiled:  # its machine code was loaded

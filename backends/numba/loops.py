@@ -86,7 +86,7 @@ def kernel_source(name: str, node: Node) -> str:
     shape, rank = a["shape"], len(a["shape"])
     cost = 1 + TRANSCENDENTAL_COST * sum(n.op in TRANSCENDENTAL for n in a["region"].nodes)
     parallel = math.prod(shape) * cost >= PARALLEL_MIN_WORK
-    body = k.constants()
+    body = k.extents() + k.constants()
     if not a["reduce"]:
         body += k.loops(range(rank), parallel, 1)
         body += k.element(1 + rank)
@@ -96,7 +96,9 @@ def kernel_source(name: str, node: Node) -> str:
         body += k.leading_reduction(parallel)
     parallel = any("prange(" in line for line in body)  # some reductions have no parallel loop
     lines = [
-        f"@njit(parallel={parallel}, cache=True, error_model='numpy')",  # NumPy's x/0, vectorisable
+        # error_model: NumPy's x/0, vectorisable; no_cfunc_wrapper: kernels are called from the
+        # Python driver only, and the first-class-function wrapper nearly doubles compile time
+        f"@njit(parallel={parallel}, cache=True, error_model='numpy', no_cfunc_wrapper=True)",
         f"def {name}({', '.join(k.ins + k.outs)}):",
     ]
     return "\n".join(lines + body) + "\n"
@@ -115,6 +117,35 @@ class _Kernel:
         self.idx = [f"i{d}" for d in range(len(self.shape))]
         self.env: dict[Value, str] = {}
         self.reduced = list(self.region.outputs[self.kept_outputs :])
+        self.sources = self._extent_sources()
+
+    def _extent_sources(self) -> dict[int, str]:
+        """Where each dimension's extent can be read at run time: a full-shape output, else an
+        input not broadcast along it. Loops bounded by these rather than by literals are not
+        unrolled by LLVM (compile time falls by half or more) and let kernels that differ only
+        in shapes share one body (one compile)."""
+        full = [f"{o}.shape" for o in self.outs[: self.kept_outputs]]
+        sources = {}
+        for d, n in enumerate(self.shape):
+            if n == 1:
+                continue
+            if full:
+                sources[d] = f"{full[0]}[{d}]"
+                continue
+            rank = len(self.shape)
+            for arg, name in zip(self.node.inputs, self.ins):
+                if arg.shape and ((1,) * (rank - len(arg.shape)) + arg.shape)[d] == n:
+                    sources[d] = f"{name}.shape[{d}]"
+                    break
+        return sources
+
+    def extents(self) -> list[str]:
+        """Bind the run-time extents (``n0 = out0.shape[0]``)."""
+        return [f"{IDENT}n{d} = {src}" for d, src in self.sources.items()]
+
+    def n(self, d: int) -> str:
+        """Dimension ``d``'s extent in the source: its run-time name, else its literal."""
+        return f"n{d}" if d in self.sources else literal(self.shape[d])
 
     def constants(self) -> list[str]:
         """Region constants, hoisted out of the loops as typed scalars."""
@@ -129,7 +160,7 @@ class _Kernel:
         out = []
         for j, d in enumerate(dims):
             loop = "prange" if parallel and j == 0 else "range"
-            out.append(f"{IDENT * (depth + j)}for {self.idx[d]} in {loop}({literal(self.shape[d])}):")
+            out.append(f"{IDENT * (depth + j)}for {self.idx[d]} in {loop}({self.n(d)}):")
         return out
 
     def element(self, depth: int) -> list[str]:
@@ -181,17 +212,14 @@ class _Kernel:
         kept = [d for d in range(rank) if d not in self.axes]
         lines, depth = [], 1
         if kept:
-            lines.append(
-                f"{IDENT}for p in {'prange' if parallel else 'range'}({literal(math.prod(self.shape[d] for d in kept))}):"
-            )
+            positions = " * ".join(self.n(d) for d in kept)
+            lines.append(f"{IDENT}for p in {'prange' if parallel else 'range'}({positions}):")
             depth, rest = 2, "p"
             for j, d in enumerate(reversed(kept)):
                 last = j == len(kept) - 1
-                lines.append(
-                    f"{IDENT * 2}{self.idx[d]} = {rest}" + ("" if last else f" % {literal(self.shape[d])}")
-                )
+                lines.append(f"{IDENT * 2}{self.idx[d]} = {rest}" + ("" if last else f" % {self.n(d)}"))
                 if not last:
-                    lines.append(f"{IDENT * 2}{rest}_ = {rest} // {literal(self.shape[d])}")
+                    lines.append(f"{IDENT * 2}{rest}_ = {rest} // {self.n(d)}")
                     rest += "_"
         accs = [f"acc{j}" for j in range(len(self.reduced))]
         lines += [f"{IDENT * depth}{acc} = {self._start(v)}" for acc, v in zip(accs, self.reduced)]
@@ -211,11 +239,10 @@ class _Kernel:
         """Walk every element in memory order, accumulating into arrays of the output's shape;
         parallel only over a leading kept axis (no two threads update one accumulator)."""
         rank = len(self.shape)
-        keep_shape = tuple(1 if d in self.axes else n for d, n in enumerate(self.shape))
+        keep_shape = ", ".join("1" if d in self.axes else self.n(d) for d in range(rank))
         accs = [f"acc{j}" for j in range(len(self.reduced))]
         lines = [
-            f"{IDENT}{acc} = np.full({literal(keep_shape)}, {self._start(v)})"
-            for acc, v in zip(accs, self.reduced)
+            f"{IDENT}{acc} = np.full(({keep_shape},), {self._start(v)})" for acc, v in zip(accs, self.reduced)
         ]
         lines += self.loops(range(rank), parallel and 0 not in self.axes, 1)
         pad = IDENT * (1 + rank)

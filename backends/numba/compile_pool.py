@@ -1,0 +1,159 @@
+"""Kernels compiled in parallel before a generated module's first call: Numba compiles one
+function at a time per process (a global lock), and each kernel costs 0.2-1.5 s of typing,
+lowering and LLVM, so a model with dozens of kernels waits on one core. The first call finds
+every kernel's argument types by running the driver once with stand-in kernels (they record
+their arguments and write zeros), then splits the kernels Numba still has to compile between
+this process and worker processes (``python -m bpir.backends.numba.compile_pool``).
+
+A worker gets the kernels' module texts and argument types as JSON on stdin, compiles them in
+memory and answers with their machine code in the kernel cache's format (a JSON index line,
+then the object files): no pickle either way. The parent loads that code through the same
+checked loader as cached and artifact kernels; any failure (a worker that crashes, a driver
+the stand-ins cannot run) only means the first call compiles the rest itself, as it would
+without workers. ``BPIR_COMPILE_WORKERS`` sets the number of workers (0: none); by default
+one per further CPU this process may run on, at most four."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from types import ModuleType
+
+import numpy as np
+
+from . import kernel_cache
+
+WORKER_START_S = 1.0  # a worker's Python, NumPy and Numba imports, charged to its share
+MIN_PARALLEL_S = 2.5  # estimated compile seconds below which workers cannot pay for themselves
+
+
+class Recorder:
+    """Stands in for a module's kernels: each call records (kernel, argument types) and zeros
+    the kernel's outputs, so the driver runs on without compiling anything."""
+
+    def __init__(self, kernels: kernel_cache.Kernels):
+        self.kernels = kernels
+        self.calls: dict[tuple, ModuleType] = {}
+
+    def __getattr__(self, name: str):
+        dispatcher = getattr(self.kernels, name)
+        code = dispatcher.py_func.__code__
+        n_in = sum(not arg.startswith("out") for arg in code.co_varnames[: code.co_argcount])
+
+        def stand_in(*args):
+            key = (dispatcher, tuple(dispatcher.typeof_pyval(a) for a in args))
+            self.calls.setdefault(key, sys.modules[dispatcher.py_func.__module__])
+            for out in args[n_in:]:
+                out[...] = 0
+
+        return stand_in
+
+
+def compile_ahead(run_with, kernels: kernel_cache.Kernels, args: tuple) -> None:
+    """Compile, in parallel where it pays, every kernel the driver calls on ``args``'
+    types; ``run_with(kernels, *args)`` runs the driver with the given kernel namespace."""
+    recorder = Recorder(kernels)
+    try:
+        with np.errstate(all="ignore"):
+            run_with(recorder, *args)
+    except Exception:  # the stand-ins' zeros upset the driver: the first call compiles as before
+        return
+    todo = [(d, sig, m) for (d, sig), m in recorder.calls.items() if sig not in d.overloads]
+    cost = [_estimate(m) for _, _, m in todo]
+    workers = min(_workers(), len(todo) - 1)
+    if workers < 1 or sum(cost) < MIN_PARALLEL_S:
+        return
+    shares = _partition(cost, workers)
+    procs = [_start(share, todo) for share in shares[1:]]
+    for k in shares[0]:
+        dispatcher, sig, _ = todo[k]
+        dispatcher.compile(sig)
+    for proc, share in zip(procs, shares[1:]):
+        _finish(proc, [todo[k][2] for k in share])
+
+
+def _workers() -> int:
+    setting = os.environ.get("BPIR_COMPILE_WORKERS", "").strip()
+    if setting.isdigit():
+        return int(setting)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cpus - 1, 4)
+
+
+def _estimate(module: ModuleType) -> float:
+    """Rough compile seconds of a kernel: a fixed cost plus its length."""
+    return 0.2 + 0.012 * kernel_cache.source(module).count("\n")
+
+
+def _partition(cost: list[float], workers: int) -> list[list[int]]:
+    """Kernel indices per process (this one first), longest first onto the least loaded; a
+    worker's load starts at its start-up time."""
+    loads = [0.0] + [WORKER_START_S] * workers
+    shares: list[list[int]] = [[] for _ in loads]
+    for k in sorted(range(len(cost)), key=lambda k: -cost[k]):
+        p = loads.index(min(loads))
+        loads[p] += cost[k]
+        shares[p].append(k)
+    return shares
+
+
+def _start(share: list[int], todo: list) -> subprocess.Popen | None:
+    from .aot import _type_data
+
+    kernels = [{"text": kernel_cache.source(m), "args": [_type_data(t) for t in sig]} for k in share
+               for _, sig, m in [todo[k]]]  # fmt: skip
+    if any(None in k["args"] for k in kernels):
+        return None
+    header = kernel_cache.source(todo[share[0]][2].helpers)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, env=env)  # fmt: skip
+        proc.stdin.write(json.dumps({"header": header, "kernels": kernels}).encode())
+        proc.stdin.close()
+    except OSError:
+        return None
+    return proc
+
+
+def _finish(proc: subprocess.Popen | None, modules: list[ModuleType]) -> None:
+    """Give the kernels the machine code the worker answered with (if it did)."""
+    from bpir.manifest import ArtifactError
+
+    from . import aot
+
+    if proc is None:
+        return
+    answer = proc.stdout.read()
+    if proc.wait() != 0 or b"\n" not in answer:
+        return
+    raw, blob = answer.split(b"\n", 1)
+    try:
+        index = aot.read_index(raw, "compile worker answer")
+        if aot.fits(index):
+            aot.add_overloads(index, list({m.__name__: m for m in modules}.values()), blob, "compile worker")
+            kernel_cache.compiled_elsewhere(modules)
+    except ArtifactError:
+        return
+
+
+def _serve() -> None:
+    """The worker: compile the requested kernels in memory, answer with their machine code."""
+    from .aot import _type_from, machine_code
+
+    request = json.loads(sys.stdin.buffer.read())
+    kernel_cache.memory_header(request["header"])
+    modules = []
+    for kernel in request["kernels"]:
+        module = kernel_cache.memory_kernel(kernel["text"])
+        getattr(module, kernel_cache.KERNEL).compile(tuple(_type_from(t, "request") for t in kernel["args"]))
+        modules.append(module)
+    index, blob, _ = machine_code(list({m.__name__: m for m in modules}.values()))
+    sys.stdout.buffer.write(index.encode() + b"\n" + blob)
+
+
+if __name__ == "__main__":
+    _serve()
