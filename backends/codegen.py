@@ -83,6 +83,10 @@ class Emitter:
             if expression is not None:
                 self.line(f"{', '.join(self.bind(v) for v in node.outputs)} = {expression}", node)
 
+    def alias(self, v: Value, u: Value) -> None:
+        """Spell ``v`` as ``u`` (a view whose every reader reads ``u`` itself)."""
+        self.names[v] = self.names[u]
+
     def take_lines(self) -> list[str]:
         """The statements emitted so far, handed over and cleared (for a caller that assembles the
         function itself, as the CUDA driver does)."""

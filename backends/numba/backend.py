@@ -101,22 +101,37 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     kernels: list[str] = []
     by_body: dict[str, str] = {}  # kernels identical up to their name are compiled once
     at = {node: i for i, node in enumerate(graph.nodes)}
+    producer = {v: node for node in graph.nodes for v in node.outputs}
 
     def fused(node: Node, args: list[str]) -> None:
-        body = kernel_source(_ANY_NAME, node)
+        windows = _slice_windows(node, producer)
+        body = kernel_source(_ANY_NAME, node, windows)
         name = by_body.get(body)
         if name is None:
             name = by_body[body] = f"fused_{len(kernels) + 1}"
             kernels.append("\n\n" + body.replace(_ANY_NAME, name))
-        _call_kernel(em, ws, node, name, args, at[node])
+        args = [
+            em.name(producer[v].inputs[0]) if i in windows else a
+            for i, (v, a) in enumerate(zip(node.inputs, args))
+        ]
+        _call_kernel(em, ws, node, name, args, at[node], windows)
 
     def matmul(node: Node, args: list[str]) -> str:
         a, b = matmul_operands(node, args, "np")
         return f"np.matmul({a}, {b}, out={ws.assign(node.out, node.out.shape, at[node])})"
 
+    base = npb.rules(em, MemoryPlan())
+    read_through = _read_through(graph, producer)
+
+    def slice_view(node: Node, args: list[str]) -> str | None:
+        if node in read_through:  # every reader is a kernel reading the sliced array itself
+            em.alias(node.out, node.inputs[0])
+            return None
+        return base["slice"](node, args)
+
     # the NumPy backend's calls (no in-place plan: buffers come from the workspace), windowed ops
     # and random bits from this backend's njit kernels, matmul into the workspace, fused groups
-    em.emit_nodes(npb.rules(em, MemoryPlan()) | WINDOWS | RANDOM | {"matmul": matmul, "fused": fused})
+    em.emit_nodes(base | WINDOWS | RANDOM | {"matmul": matmul, "fused": fused, "slice": slice_view})
     return _kernel_module_source(kernels), em.finish(), em.globals, ws
 
 
@@ -131,12 +146,40 @@ def _kernel_module_source(kernels: list[str]) -> str:
     return head + "\n" + fastmath.import_line() + body
 
 
-def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int) -> None:
+def _slice_windows(node: Node, producer: dict) -> dict[int, tuple]:
+    """The fused node's inputs that are slices of full iteration rank: (start, step) each, for
+    the kernel to read the sliced array itself (``kernel_source``)."""
+    windows = {}
+    for i, v in enumerate(node.inputs):
+        p = producer.get(v)
+        if p is not None and p.op == "slice" and v.shape and len(v.shape) == len(node.attrs["shape"]):
+            windows[i] = (p.attrs["start"], p.attrs["step"])
+    return windows
+
+
+def _read_through(graph: Graph, producer: dict) -> set[Node]:
+    """Slice nodes no one needs as arrays: not results, and every reader a kernel that reads
+    the sliced array through a window."""
+    readers: dict[Value, list[bool]] = {}
+    for node in graph.nodes:
+        windows = _slice_windows(node, producer) if node.op == "fused" else {}
+        for i, v in enumerate(node.inputs):
+            readers.setdefault(v, []).append(i in windows)
+    outputs = set(graph.outputs)
+    return {node for node in graph.nodes
+            if node.op == "slice" and node.out not in outputs and all(readers.get(node.out, [False]))}  # fmt: skip
+
+
+def _call_kernel(
+    em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int, windows
+) -> None:
     a = node.attrs
     shape, rank = a["shape"], len(a["shape"])
     call_args = []
-    for v, arg in zip(node.inputs, args):
-        if v.shape == ():
+    for i, (v, arg) in enumerate(zip(node.inputs, args)):
+        if i in windows:
+            call_args.append(arg)
+        elif v.shape == ():
             call_args.append(f"{dtype_of(v.dtype)}({arg})")
         elif len(v.shape) < rank:
             call_args.append(f"{arg}.reshape({literal((1,) * (rank - len(v.shape)) + v.shape)})")

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from types import ModuleType
 
 import numpy as np
@@ -27,6 +28,7 @@ from . import kernel_cache
 
 WORKER_START_S = 1.0  # a worker's Python, NumPy and Numba imports, charged to its share
 MIN_PARALLEL_S = 2.5  # estimated compile seconds below which workers cannot pay for themselves
+WORKER_TIMEOUT_S = 60.0  # plus ten times its estimate: a worker still busy then is killed
 
 
 class Recorder:
@@ -66,12 +68,14 @@ def compile_ahead(run_with, kernels: kernel_cache.Kernels, args: tuple) -> None:
     if workers < 1 or sum(cost) < MIN_PARALLEL_S:
         return
     shares = _partition(cost, workers)
-    procs = [_start(share, todo) for share in shares[1:]]
+    started = [
+        (Worker([todo[k] for k in share]), sum(cost[k] for k in share)) for share in shares[1:] if share
+    ]
     for k in shares[0]:
         dispatcher, sig, _ = todo[k]
         dispatcher.compile(sig)
-    for proc, share in zip(procs, shares[1:]):
-        _finish(proc, [todo[k][2] for k in share])
+    for worker, share_cost in started:
+        worker.finish(timeout=WORKER_TIMEOUT_S + 10 * share_cost)
 
 
 def _workers() -> int:
@@ -99,45 +103,59 @@ def _partition(cost: list[float], workers: int) -> list[list[int]]:
     return shares
 
 
-def _start(share: list[int], todo: list) -> subprocess.Popen | None:
-    from .aot import _type_data
+class Worker:
+    """One worker process compiling a share of the kernels; its answer is read by a thread
+    (a full pipe never stalls it while this process compiles its own share)."""
 
-    kernels = [{"text": kernel_cache.source(m), "args": [_type_data(t) for t in sig]} for k in share
-               for _, sig, m in [todo[k]]]  # fmt: skip
-    if any(None in k["args"] for k in kernels):
-        return None
-    header = kernel_cache.source(todo[share[0]][2].helpers)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env)  # fmt: skip
-        proc.stdin.write(json.dumps({"header": header, "kernels": kernels}).encode())
-        proc.stdin.close()
-    except OSError:
-        return None
-    return proc
+    command = [sys.executable, "-m", __name__]
 
+    def __init__(self, share: list[tuple]):
+        from .aot import _type_data
 
-def _finish(proc: subprocess.Popen | None, modules: list[ModuleType]) -> None:
-    """Give the kernels the machine code the worker answered with (if it did)."""
-    from bpir.manifest import ArtifactError
+        self.modules = [m for _, _, m in share]
+        self.answer: list[bytes] = []
+        self.proc = None
+        kernels = [
+            {"text": kernel_cache.source(m), "args": [_type_data(t) for t in sig]} for _, sig, m in share
+        ]
+        if any(None in k["args"] for k in kernels):
+            return
+        request = {"header": kernel_cache.source(self.modules[0].helpers), "kernels": kernels}
+        try:
+            self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+            self.reader = threading.Thread(
+                target=lambda: self.answer.append(self.proc.stdout.read()), daemon=True
+            )
+            self.reader.start()
+            self.proc.stdin.write(json.dumps(request).encode())
+            self.proc.stdin.close()
+        except OSError:  # no process, or it died at once: this process compiles the share
+            self.proc = None
 
-    from . import aot
+    def finish(self, timeout: float) -> None:
+        """Give the kernels the machine code the worker answered with, if it did in time."""
+        from bpir.manifest import ArtifactError
 
-    if proc is None:
-        return
-    answer = proc.stdout.read()
-    if proc.wait() != 0 or b"\n" not in answer:
-        return
-    raw, blob = answer.split(b"\n", 1)
-    try:
-        index = aot.read_index(raw, "compile worker answer")
-        if aot.fits(index):
-            aot.add_overloads(index, list({m.__name__: m for m in modules}.values()), blob, "compile worker")
-            kernel_cache.compiled_elsewhere(modules)
-    except ArtifactError:
-        return
+        from . import aot
+
+        if self.proc is None:
+            return
+        self.reader.join(timeout)
+        if self.reader.is_alive():
+            self.proc.kill()
+        if self.proc.wait() != 0 or not self.answer or b"\n" not in self.answer[0]:
+            return
+        raw, blob = self.answer[0].split(b"\n", 1)
+        try:
+            index = aot.read_index(raw, "compile worker answer")
+            if aot.fits(index):
+                aot.add_overloads(
+                    index, list({m.__name__: m for m in self.modules}.values()), blob, "compile worker"
+                )
+                kernel_cache.compiled_elsewhere(self.modules)
+        except ArtifactError:
+            return
 
 
 def _serve() -> None:

@@ -33,7 +33,9 @@ INDEX, OBJECTS = ".objects.json", ".objects.bin"  # a kernel's machine code, nex
 _KERNEL_START = re.compile(r"\n\n+(?=@njit\(parallel=)")
 _KERNEL_NAME = re.compile(r"^def (fused_\d+)\(", re.M)
 
-STATS: Counter = Counter()  # "compiled", "loaded" (from disk), "reused" (already in this process)
+# "compiled" (here or by a compile worker), "loaded" (from disk), "reused" (already in this
+# process), "by_workers" (of those compiled, how many a compile worker did)
+STATS: Counter = Counter()
 _memory: dict[str, ModuleType] = {}  # kernels compiled in memory, by module name
 _from_disk: set[str] = set()  # kernel modules given their machine code from disk, not yet counted
 _elsewhere: set[str] = set()  # kernel modules compiled by a worker process, not yet counted
@@ -116,7 +118,9 @@ def compiled_elsewhere(modules: list[ModuleType]) -> None:
     """Mark kernels whose machine code a compile worker built for this first call: counted as
     compiled, and written to the disk cache like those compiled here."""
     with _lock:
-        _elsewhere.update(m.__name__ for m in modules)
+        fresh = {m.__name__ for m in modules} - _elsewhere
+        STATS["by_workers"] += len(fresh)
+        _elsewhere.update(fresh)
 
 
 def _load_machine_code(module: ModuleType) -> None:

@@ -74,15 +74,18 @@ def constant_literal(value, dtype: str) -> str:
     return f"{dtype_of(dtype)}({literal(v, NUMPY_NONFINITE)})"
 
 
-def kernel_source(name: str, node: Node) -> str:
+def kernel_source(name: str, node: Node, windows: dict[int, tuple] | None = None) -> str:
     """The ``@njit`` function for a fused node: parameters are the node's inputs (already
     reshaped to the iteration rank; rank-0 inputs as scalars) then its output buffers.
+    ``windows`` maps an input to (start, step) when the driver passes the array it is a
+    slice of: the kernel reads ``start + i * step`` there, so a column block of a matmul's
+    result is read from the contiguous result (vectorised) rather than as a strided view.
 
     Loops run in memory order. Reductions over trailing axes keep scalar accumulators per
     output position (parallel over positions); reductions over leading axes (e.g. a bias
     gradient's column sums) accumulate into a small array while walking rows, so memory is
     still read in order."""
-    a, k = node.attrs, _Kernel(node)
+    a, k = node.attrs, _Kernel(node, windows or {})
     shape, rank = a["shape"], len(a["shape"])
     cost = 1 + TRANSCENDENTAL_COST * sum(n.op in TRANSCENDENTAL for n in a["region"].nodes)
     parallel = math.prod(shape) * cost >= PARALLEL_MIN_WORK
@@ -104,11 +107,20 @@ def kernel_source(name: str, node: Node) -> str:
     return "\n".join(lines + body) + "\n"
 
 
+def _offset(index: str, start: int, step: int) -> str:
+    """``start + index * step`` without the no-op terms."""
+    scaled = index if step == 1 or index == "0" else f"{index} * {step}"
+    if start == 0:
+        return scaled
+    return str(start) if scaled == "0" else f"{start} + {scaled}"
+
+
 class _Kernel:
     """Pieces of a loop kernel's source for one fused node."""
 
-    def __init__(self, node: Node):
+    def __init__(self, node: Node, windows: dict[int, tuple]):
         a = node.attrs
+        self.windows = windows
         self.node, self.shape, self.region = node, a["shape"], a["region"]
         self.kind, self.axes = a["reduce"], set(a["axes"]) if a["reduce"] else set()
         self.kept_outputs = a["unreduced"] if a["reduce"] else len(self.region.outputs)
@@ -133,8 +145,12 @@ class _Kernel:
                 sources[d] = f"{full[0]}[{d}]"
                 continue
             rank = len(self.shape)
-            for arg, name in zip(self.node.inputs, self.ins):
-                if arg.shape and ((1,) * (rank - len(arg.shape)) + arg.shape)[d] == n:
+            for i, (arg, name) in enumerate(zip(self.node.inputs, self.ins)):
+                if (
+                    i not in self.windows
+                    and arg.shape
+                    and ((1,) * (rank - len(arg.shape)) + arg.shape)[d] == n
+                ):
                     sources[d] = f"{name}.shape[{d}]"
                     break
         return sources
@@ -172,9 +188,10 @@ class _Kernel:
                 self.env[v] = self.ins[i]
                 continue
             padded = (1,) * (rank - len(arg.shape)) + arg.shape  # the driver passes a reshaped view
-            sub = ", ".join(
-                "0" if padded[d] == 1 and self.shape[d] != 1 else self.idx[d] for d in range(rank)
-            )
+            at = ["0" if padded[d] == 1 and self.shape[d] != 1 else self.idx[d] for d in range(rank)]
+            if i in self.windows:
+                at = [_offset(j, start, step) for j, start, step in zip(at, *self.windows[i])]
+            sub = ", ".join(at)
             self.env[v] = f"x{i}"
             lines.append(f"{pad}x{i} = {self.ins[i]}[{sub}]")
         for n in self.region.nodes:

@@ -1,0 +1,111 @@
+"""How the Numba backend keeps compiling cheap: loop extents read from the arrays (one body
+for kernels that differ only in shapes), slices read through windows of the sliced array (no
+strided views, no slice ops left in the driver), and kernels compiled by worker processes
+before the first call, with a silent fallback when a worker fails."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import bpir
+from bpir import cache
+
+pytest.importorskip("numba")
+from bpir.backends.numba import compile_pool, kernel_cache  # noqa: E402
+
+
+def twice(x, y):
+    return np.tanh(x) * 2.0 + 1.0, np.tanh(y) * 2.0 + 1.0
+
+
+def test_kernels_that_differ_only_in_shapes_share_one_body():
+    x, y = np.linspace(-2, 2, 20, dtype=np.float32).reshape(4, 5), np.ones((6, 7), np.float32)
+    f = bpir.compile(twice, backend="numba", example_args=(x, y))
+    assert f.source.count("@njit(") == 1
+    assert "range(n0)" in f.source and "range(4)" not in f.source
+    for got, want in zip(f(x, y), twice(x, y)):
+        assert_close(got, want, np.float32)
+
+
+def gates(x, w):
+    h = x @ w
+    a, b, c = h[:, :3], h[:, 3:6], h[:, 6:9]
+    return np.tanh(a) * b + c + h[:, ::3] + h[1:2, 3:6], a
+
+
+def test_slices_are_read_through_windows_of_the_contiguous_array():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((4, 5)).astype(np.float32), rng.standard_normal((5, 9)).astype(np.float32)
+    f = bpir.compile(gates, backend="numba", example_args=(x, w))
+    kernel, driver = f.source.split("# bpir generated code for func")
+    for read in ("[i0, 3 + i1]", "[i0, 6 + i1]", "[i0, i1 * 3]", "[1, 3 + i1]"):
+        assert read in kernel
+    assert driver.count("= slice") == 1  # only the slice returned to the caller is made
+    layouts = {t.layout for m in f._current().run.kernel_modules for sig in m.kernel.signatures for t in sig}
+    assert layouts == {"C"}  # no strided view reaches a kernel
+    want = bpir.compile(gates, backend="numpy", example_args=(x, w))(x, w)
+    for got, ref in zip(f(x, w), want):
+        assert_close(got, ref, np.float32)
+
+
+def test_slice_windows_have_exact_gradients():
+    def loss(x, w):
+        out, a = gates(x, w)
+        return np.sum(out * out) + np.sum(a)
+
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((4, 5)), rng.standard_normal((5, 9))
+    bpir.check_grad(loss, x, w, backend="numba", argnums=(0, 1))
+
+
+def chains(x, w):
+    """Four kernels no fusion can merge (a matmul between each), constants unique to this test."""
+    for scale in (1.0173, 1.0379, 1.0531, 1.0797):
+        x = np.tanh(x * scale + 0.25) @ w
+    return x
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BPIR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("BPIR_COMPILE_WORKERS", "1")
+    monkeypatch.setattr(compile_pool, "MIN_PARALLEL_S", 0.0)  # workers even for four small kernels
+    return tmp_path
+
+
+def _compile_chains(dtype):
+    x, w = np.linspace(-1, 1, 48).reshape(6, 8).astype(dtype), (np.eye(8) * 0.9).astype(dtype)
+    before = dict(kernel_cache.STATS)
+    f = bpir.compile(chains, backend="numba", example_args=(x, w))
+    added = {k: kernel_cache.STATS[k] - before.get(k, 0) for k in ("compiled", "by_workers", "loaded")}
+    want = chains(x.astype(np.float64), w.astype(np.float64))
+    np.testing.assert_allclose(f(x, w), want, rtol=1e-5, atol=1e-5)
+    return f, added
+
+
+def test_a_worker_process_compiles_part_of_the_kernels(fresh_cache):
+    f, added = _compile_chains(np.float32)
+    modules = f._current().run.kernel_modules
+    assert len(modules) == 4 and added["compiled"] == 4
+    assert 1 <= added["by_workers"] < 4  # the worker took a share, this process the rest
+    for m in modules:  # every kernel's machine code is in the disk cache, whoever compiled it
+        assert os.path.exists(cache.jit_file(m, kernel_cache.INDEX))
+
+
+def test_a_failing_worker_only_means_compiling_here(fresh_cache, monkeypatch):
+    monkeypatch.setattr(compile_pool.Worker, "command", ["false"])
+    _, added = _compile_chains(np.float64)  # other kernels than the float32 test's
+    assert added["compiled"] == 4 and added["by_workers"] == 0
+
+
+def test_shares_start_with_the_workers_start_up_time():
+    shares = compile_pool._partition([3.0, 1.0, 1.0, 1.0, 0.5], workers=1)
+    assert sorted(k for share in shares for k in share) == [0, 1, 2, 3, 4]
+    assert shares[0][0] == 0  # the longest kernel is compiled here, the worker still starting
+    loads = [sum([3.0, 1.0, 1.0, 1.0, 0.5][k] for k in s) + (compile_pool.WORKER_START_S if p else 0)
+             for p, s in enumerate(shares)]  # fmt: skip
+    assert max(loads) - min(loads) <= 1.0
