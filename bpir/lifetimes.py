@@ -7,11 +7,11 @@ and the CUDA driver's device slots all read it; it changes no graph."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass
 
 from . import ops  # noqa: F401  (registers the op set: VIEW_OPS is read from it)
-from .ir import Graph, Value
+from .ir import Graph, Node, Value
 from .registry import OPS
 
 # ops whose result may be a strided view of their input, as the registry declares (``OpDef.view``)
@@ -44,12 +44,13 @@ class Lifetimes:
     end: dict[Value, int]  # buffer (a base value) -> last node index reading it or a view of it
 
 
-def lifetimes(graph: Graph) -> Lifetimes:
-    """The lifetimes of ``graph``'s values, views aliasing the buffer of their first input."""
+def lifetimes(graph: Graph, read_through: Collection[Node] = ()) -> Lifetimes:
+    """The lifetimes of ``graph``'s values, views aliasing the buffer of their first input, as
+    do the ``read_through`` nodes (never materialised: their readers read their input)."""
     base: dict[Value, Value] = {v: v for v in graph.inputs}
     for node in graph.nodes:
         for v in node.outputs:
-            base[v] = base[node.inputs[0]] if node.op in VIEW_OPS else v
+            base[v] = base[node.inputs[0]] if node.op in VIEW_OPS or node in read_through else v
     last_use = last_reads(node.inputs for node in graph.nodes)
     for v in graph.outputs:
         last_use[v] = len(graph.nodes)

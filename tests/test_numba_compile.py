@@ -109,3 +109,23 @@ def test_shares_start_with_the_workers_start_up_time():
     loads = [sum([3.0, 1.0, 1.0, 1.0, 0.5][k] for k in s) + (compile_pool.WORKER_START_S if p else 0)
              for p, s in enumerate(shares)]  # fmt: skip
     assert max(loads) - min(loads) <= 1.0
+
+
+def padded(x, y, w):
+    a = np.tanh(x @ w)  # a workspace buffer, read by the kernel after other buffers are made
+    b = np.sin(x @ w) @ w
+    p = np.pad(a, ((1, 0), (2, 3)), constant_values=1.5)
+    return p * y + np.pad(b, ((0, 1), (0, 5))) + 1.0
+
+
+def test_pads_are_read_through_with_their_fill_value():
+    rng = np.random.default_rng(2)
+    x, w = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((4, 4)).astype(np.float32)
+    y = rng.standard_normal((4, 9)).astype(np.float32)
+    f = bpir.compile(padded, backend="numba", example_args=(x, y, w))
+    kernel, driver = f.source.split("# bpir generated code for func")
+    assert "= pad" not in driver and "else np.float32(1.5)" in kernel
+    want = bpir.compile(padded, backend="numpy", example_args=(x, y, w))(x, y, w)
+    assert_close(f(x, y, w), want, np.float32)
+    bpir.check_grad(padded, x.astype(np.float64), y.astype(np.float64), w.astype(np.float64),
+                    backend="numba", argnums=(0, 2))  # fmt: skip

@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import re
 import threading
+from collections.abc import Collection
 from functools import partial
 
 import numba
@@ -39,7 +40,7 @@ from ..result_pool import PerThread, ResultPool
 from . import compile_pool, fastmath, kernel_cache
 from . import random as numba_random
 from . import windows as numba_windows
-from .loops import kernel_source, loopable
+from .loops import Remap, kernel_source, loopable
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 # threefry bits as njit loops (backends.numba.random), named rk in the driver
@@ -66,8 +67,8 @@ class Workspace:
     """Assigns buffers to values: fresh per call for results the caller receives, otherwise a
     reusable slot (same shape and dtype, previous user dead)."""
 
-    def __init__(self, graph: Graph):
-        life = lifetimes(graph)
+    def __init__(self, graph: Graph, read_through: Collection[Node] = ()):
+        life = lifetimes(graph, read_through)
         self.returned = {life.base[v] for v in graph.outputs}
         self.end = life.end
         self.slots = Slots()  # keyed by (shape, dtype)
@@ -90,7 +91,9 @@ _ANY_NAME = "bpir_kernel_name"  # stands in for a kernel's name while bodies are
 def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     """(kernel module source, driver source, driver constants, workspace plan)."""
     graph = lower(graph)
-    ws = Workspace(graph)
+    producer = {v: node for node in graph.nodes for v in node.outputs}
+    read_through = _read_through(graph, producer)
+    ws = Workspace(graph, read_through)
     em = Emitter(
         graph,
         header="# ws: workspace buffers; results: reusable result buffers (both this thread's);\n"
@@ -101,37 +104,41 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     kernels: list[str] = []
     by_body: dict[str, str] = {}  # kernels identical up to their name are compiled once
     at = {node: i for i, node in enumerate(graph.nodes)}
-    producer = {v: node for node in graph.nodes for v in node.outputs}
 
     def fused(node: Node, args: list[str]) -> None:
-        windows = _slice_windows(node, producer)
-        body = kernel_source(_ANY_NAME, node, windows)
+        remaps = _remaps(node, producer)
+        body = kernel_source(_ANY_NAME, node, remaps)
         name = by_body.get(body)
         if name is None:
             name = by_body[body] = f"fused_{len(kernels) + 1}"
             kernels.append("\n\n" + body.replace(_ANY_NAME, name))
         args = [
-            em.name(producer[v].inputs[0]) if i in windows else a
+            em.name(producer[v].inputs[0]) if i in remaps else a
             for i, (v, a) in enumerate(zip(node.inputs, args))
         ]
-        _call_kernel(em, ws, node, name, args, at[node], windows)
+        _call_kernel(em, ws, node, name, args, at[node], remaps)
 
     def matmul(node: Node, args: list[str]) -> str:
         a, b = matmul_operands(node, args, "np")
         return f"np.matmul({a}, {b}, out={ws.assign(node.out, node.out.shape, at[node])})"
 
     base = npb.rules(em, MemoryPlan())
-    read_through = _read_through(graph, producer)
 
-    def slice_view(node: Node, args: list[str]) -> str | None:
-        if node in read_through:  # every reader is a kernel reading the sliced array itself
+    def read_through_by_kernels(node: Node, args: list[str]) -> str | None:
+        if node in read_through:  # every reader is a kernel reading the sliced/padded array itself
             em.alias(node.out, node.inputs[0])
             return None
-        return base["slice"](node, args)
+        return base[node.op](node, args)
 
     # the NumPy backend's calls (no in-place plan: buffers come from the workspace), windowed ops
     # and random bits from this backend's njit kernels, matmul into the workspace, fused groups
-    em.emit_nodes(base | WINDOWS | RANDOM | {"matmul": matmul, "fused": fused, "slice": slice_view})
+    em.emit_nodes(
+        base
+        | WINDOWS
+        | RANDOM
+        | {"matmul": matmul, "fused": fused}
+        | dict.fromkeys(("slice", "pad"), read_through_by_kernels)
+    )
     return _kernel_module_source(kernels), em.finish(), em.globals, ws
 
 
@@ -146,15 +153,20 @@ def _kernel_module_source(kernels: list[str]) -> str:
     return head + "\n" + fastmath.import_line() + body
 
 
-def _slice_windows(node: Node, producer: dict) -> dict[int, tuple]:
-    """The fused node's inputs that are slices of full iteration rank: (start, step) each, for
-    the kernel to read the sliced array itself (``kernel_source``)."""
-    windows = {}
+def _remaps(node: Node, producer: dict) -> dict[int, Remap]:
+    """The fused node's inputs that are slices or zero-interior pads of full iteration rank,
+    for the kernel to read the array they were taken of (``loops.Remap``)."""
+    remaps = {}
     for i, v in enumerate(node.inputs):
         p = producer.get(v)
-        if p is not None and p.op == "slice" and v.shape and len(v.shape) == len(node.attrs["shape"]):
-            windows[i] = (p.attrs["start"], p.attrs["step"])
-    return windows
+        if p is None or not v.shape or len(v.shape) != len(node.attrs["shape"]):
+            continue
+        if p.op == "slice":
+            remaps[i] = Remap(p.attrs["start"], p.attrs["step"])
+        elif p.op == "pad" and not any(p.attrs["interior"]) and all(p.inputs[0].shape):
+            lo, source = p.attrs["lo"], p.inputs[0].shape
+            remaps[i] = Remap(tuple(-n for n in lo), (1,) * len(lo), source, p.attrs["value"])
+    return remaps
 
 
 def _read_through(graph: Graph, producer: dict) -> set[Node]:
@@ -162,22 +174,20 @@ def _read_through(graph: Graph, producer: dict) -> set[Node]:
     the sliced array through a window."""
     readers: dict[Value, list[bool]] = {}
     for node in graph.nodes:
-        windows = _slice_windows(node, producer) if node.op == "fused" else {}
+        remaps = _remaps(node, producer) if node.op == "fused" else {}
         for i, v in enumerate(node.inputs):
-            readers.setdefault(v, []).append(i in windows)
+            readers.setdefault(v, []).append(i in remaps)
     outputs = set(graph.outputs)
     return {node for node in graph.nodes
-            if node.op == "slice" and node.out not in outputs and all(readers.get(node.out, [False]))}  # fmt: skip
+            if node.op in ("slice", "pad") and node.out not in outputs and all(readers.get(node.out, [False]))}  # fmt: skip
 
 
-def _call_kernel(
-    em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int, windows
-) -> None:
+def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int, remaps) -> None:
     a = node.attrs
     shape, rank = a["shape"], len(a["shape"])
     call_args = []
     for i, (v, arg) in enumerate(zip(node.inputs, args)):
-        if i in windows:
+        if i in remaps:
             call_args.append(arg)
         elif v.shape == ():
             call_args.append(f"{dtype_of(v.dtype)}({arg})")

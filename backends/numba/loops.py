@@ -12,6 +12,9 @@ in pip's Numba)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+import numpy as np
 
 from bpir.ir import Node, Value
 from bpir.types import is_float
@@ -74,18 +77,30 @@ def constant_literal(value, dtype: str) -> str:
     return f"{dtype_of(dtype)}({literal(v, NUMPY_NONFINITE)})"
 
 
-def kernel_source(name: str, node: Node, windows: dict[int, tuple] | None = None) -> str:
+@dataclass(frozen=True)
+class Remap:
+    """An input the driver passes as the array a slice or pad was taken of: element ``i`` is
+    read at ``start + i * step`` there, and is ``fill`` where that lies outside ``extent``
+    (pads; None for slices). A column block of a matmul's result is then read from the
+    contiguous result (vectorised) rather than as a strided view, and a gradient's pad is
+    never allocated."""
+
+    start: tuple[int, ...]
+    step: tuple[int, ...]
+    extent: tuple[int, ...] | None = None
+    fill: float = 0.0
+
+
+def kernel_source(name: str, node: Node, remaps: dict[int, Remap] | None = None) -> str:
     """The ``@njit`` function for a fused node: parameters are the node's inputs (already
-    reshaped to the iteration rank; rank-0 inputs as scalars) then its output buffers.
-    ``windows`` maps an input to (start, step) when the driver passes the array it is a
-    slice of: the kernel reads ``start + i * step`` there, so a column block of a matmul's
-    result is read from the contiguous result (vectorised) rather than as a strided view.
+    reshaped to the iteration rank; rank-0 inputs as scalars; ``remaps``' inputs as the
+    arrays they were sliced or padded from) then its output buffers.
 
     Loops run in memory order. Reductions over trailing axes keep scalar accumulators per
     output position (parallel over positions); reductions over leading axes (e.g. a bias
     gradient's column sums) accumulate into a small array while walking rows, so memory is
     still read in order."""
-    a, k = node.attrs, _Kernel(node, windows or {})
+    a, k = node.attrs, _Kernel(node, remaps or {})
     shape, rank = a["shape"], len(a["shape"])
     cost = 1 + TRANSCENDENTAL_COST * sum(n.op in TRANSCENDENTAL for n in a["region"].nodes)
     parallel = math.prod(shape) * cost >= PARALLEL_MIN_WORK
@@ -112,15 +127,17 @@ def _offset(index: str, start: int, step: int) -> str:
     scaled = index if step == 1 or index == "0" else f"{index} * {step}"
     if start == 0:
         return scaled
-    return str(start) if scaled == "0" else f"{start} + {scaled}"
+    if scaled == "0":
+        return str(start)
+    return f"{scaled} - {-start}" if start < 0 else f"{start} + {scaled}"
 
 
 class _Kernel:
     """Pieces of a loop kernel's source for one fused node."""
 
-    def __init__(self, node: Node, windows: dict[int, tuple]):
+    def __init__(self, node: Node, remaps: dict[int, Remap]):
         a = node.attrs
-        self.windows = windows
+        self.remaps = remaps
         self.node, self.shape, self.region = node, a["shape"], a["region"]
         self.kind, self.axes = a["reduce"], set(a["axes"]) if a["reduce"] else set()
         self.kept_outputs = a["unreduced"] if a["reduce"] else len(self.region.outputs)
@@ -147,7 +164,7 @@ class _Kernel:
             rank = len(self.shape)
             for i, (arg, name) in enumerate(zip(self.node.inputs, self.ins)):
                 if (
-                    i not in self.windows
+                    i not in self.remaps
                     and arg.shape
                     and ((1,) * (rank - len(arg.shape)) + arg.shape)[d] == n
                 ):
@@ -189,11 +206,8 @@ class _Kernel:
                 continue
             padded = (1,) * (rank - len(arg.shape)) + arg.shape  # the driver passes a reshaped view
             at = ["0" if padded[d] == 1 and self.shape[d] != 1 else self.idx[d] for d in range(rank)]
-            if i in self.windows:
-                at = [_offset(j, start, step) for j, start, step in zip(at, *self.windows[i])]
-            sub = ", ".join(at)
             self.env[v] = f"x{i}"
-            lines.append(f"{pad}x{i} = {self.ins[i]}[{sub}]")
+            lines.append(f"{pad}x{i} = {self._read(i, at, arg)}")
         for n in self.region.nodes:
             if n.op != "constant":
                 target = f"t{len(self.env)}"
@@ -205,6 +219,24 @@ class _Kernel:
             for j, v in enumerate(self.region.outputs[: self.kept_outputs])
         ]
         return lines
+
+    def _read(self, i: int, at: list[str], arg: Value) -> str:
+        """Input ``i`` at index ``at``: through its remap, if any (a pad's fill outside)."""
+        remap = self.remaps.get(i)
+        if remap is None:
+            return f"{self.ins[i]}[{', '.join(at)}]"
+        src = [_offset(j, start, step) for j, start, step in zip(at, remap.start, remap.step)]
+        read = f"{self.ins[i]}[{', '.join(src)}]"
+        if remap.extent is None:
+            return read
+        inside = []
+        for j, start, n, out in zip(src, remap.start, remap.extent, arg.shape):
+            if start < 0:
+                inside.append(f"0 <= {j}")
+            if start + out > n:
+                inside.append(f"{j} < {n}")
+        fill = constant_literal(np.asarray(remap.fill), arg.dtype)
+        return f"{read} if {' and '.join(inside)} else {fill}" if inside else read
 
     def _acc_dtype(self, v: Value) -> str:
         return "f64" if self.kind == "sum" and v.dtype in ("f32", "f64") else v.dtype
