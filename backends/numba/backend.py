@@ -12,7 +12,9 @@ caller still holds, and threads calling one compiled function at once share no b
 Each distinct kernel is stored in the bpir cache under a hash of its text with its machine
 code beside it (``backends.numba.kernel_cache``), so any later module or process holding the
 same kernel compiles nothing. When the cache cannot be used, the kernels compile in memory,
-once per process."""
+once per process. Kernels still to compile at the first call are shared with worker processes
+(``compile_pool``); a slice or pad that only kernels read is read by them through its source
+(``loops.Remap``) and never made."""
 
 from __future__ import annotations
 
