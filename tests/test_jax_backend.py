@@ -122,3 +122,29 @@ def test_data_parallel_names_must_be_arguments():
     args = problem()
     with pytest.raises(ValueError, match="data_parallel names"):
         bpir.compile(sgd_step, backend="jax", data_parallel=("inputs",), example_args=args)
+
+
+@pytest.mark.parametrize(
+    "pool", [dict(kernel_size=(2, 3)), dict(kernel_size=3, stride=2, padding=1)], ids=["tiles", "overlaps"]
+)
+def test_max_pool_gradient_keeps_the_tie_and_nan_rule(pool):
+    """Tiling windows take the jax kernel (reshapes + argmax), others the decomposition; both
+    send a window's cotangent to its first maximum, a NaN counting as maximal (np.argmax)."""
+    import bpir.numpy as bnp
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, (2, 3, 6, 9)).astype(np.float64)  # many ties
+    x[0, 0, 0, 0] = x[1, 2, 3, 4] = x[1, 2, 3, 5] = np.nan
+
+    def loss(x):
+        y = bnp.max_pool2d(x, **pool)
+        return np.sum(y * np.arange(y.size, dtype=np.float64).reshape(y.shape))
+
+    f = bpir.compile(bpir.grad(loss), backend="jax", example_args=(x,))
+    tiled = "k.max_pool2d_grad(" in f.source
+    assert tiled == ("stride" not in pool)
+    want = bpir.compile(bpir.grad(loss), backend="numpy", example_args=(x,))(x)
+    for backend in ("jax", "numba"):
+        np.testing.assert_array_equal(
+            bpir.compile(bpir.grad(loss), backend=backend, example_args=(x,))(x), want
+        )

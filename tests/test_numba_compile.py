@@ -6,6 +6,7 @@ before the first call, with a silent fallback when a worker fails."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -129,3 +130,14 @@ def test_pads_are_read_through_with_their_fill_value():
     assert_close(f(x, y, w), want, np.float32)
     bpir.check_grad(padded, x.astype(np.float64), y.astype(np.float64), w.astype(np.float64),
                     backend="numba", argnums=(0, 2))  # fmt: skip
+
+
+def test_workers_help_when_the_disk_cache_cannot_be_used(fresh_cache, monkeypatch):
+    not_a_folder = fresh_cache / "a_file"
+    not_a_folder.write_text("")
+    monkeypatch.setenv("BPIR_CACHE_DIR", str(not_a_folder))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", cache.CacheWarning)  # once per process: maybe said before
+        f, added = _compile_chains(np.float32)  # the kernels of the first worker test, in memory now
+    assert not any(getattr(m, "__file__", None) for m in f._current().run.kernel_modules)  # in memory
+    assert added["compiled"] == 4 and 1 <= added["by_workers"] < 4

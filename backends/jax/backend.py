@@ -29,7 +29,11 @@ import numpy as np
 from jax import lax
 
 from bpir.ir import Graph, Node
+from bpir.location import at
+from bpir.passes.inline_calls import inline_calls
+from bpir.passes.rewrite import rewrite
 from bpir.pytree import TreeDef, flatten_like, unflatten
+from bpir.registry import get_op
 from bpir.types import to_numpy_dtype
 
 from ..array_api import attr, dtype_of, elementwise_calls, expressions, kw, literal, spec_literal
@@ -41,9 +45,10 @@ FUNCTIONS = elementwise_calls("jnp", sigmoid="jax.nn.sigmoid", rsqrt="lax.rsqrt"
 FUNCTIONS |= {"where": "jnp.where"}
 
 
-# max_pool2d_grad is lowered through its decomposition: it keeps bpir's documented tie rule
-# (first maximal element of each window), which XLA's select-and-scatter does not promise.
-EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op not in ("where", "max_pool2d_grad")} | {
+# max_pool2d_grad keeps bpir's documented tie rule (first maximal element of each window), which
+# XLA's select-and-scatter does not promise: windows that tile the input take the reshaping
+# kernel, others the decomposition (``_untiled_pool_grads``).
+EXPRESSIONS = {op: f for op, f in expressions("jnp").items() if op != "where"} | {
     "cast": lambda n, a: f"{a[0]}.astype({dtype_of(n.attrs['dtype'], 'jnp')})",
     "argmax": lambda n, a: f"jnp.argmax({a[0]}, {kw(n, 'axis', 'keepdims')}).astype(jnp.int64)",
     "matmul": lambda n, a: f"k.matmul({a[0]}, {a[1]}, {kw(n, 'transpose_a', 'transpose_b')})",
@@ -65,10 +70,22 @@ SUPPORTED = set(RULES) | {"constant"}
 
 def generate(graph: Graph) -> tuple[str, dict]:
     """Python source defining ``graph.name`` with JAX calls, and the constants it needs."""
-    graph = decompose_missing(graph, SUPPORTED, "jax")
+    graph = decompose_missing(rewrite(inline_calls(graph), _untiled_pool_grads), SUPPORTED, "jax")
     em = Emitter(graph, header="# jnp = jax.numpy, lax = jax.lax, k = bpir.backends.jax.kernels")
     em.emit_nodes(RULES | {"constant": lambda n, a: _constant(em, n)})
     return em.finish(), em.globals
+
+
+def _untiled_pool_grads(b, node: Node):
+    """A max-pool gradient whose windows overlap, pad or leave a remainder, decomposed."""
+    if node.op == "max_pool2d_grad" and not jax_kernels.tiles_exactly(node.inputs[0].shape, **_pool(node)):
+        with at(node.loc):
+            return get_op(node.op).decompose(b, node)
+    return None
+
+
+def _pool(node: Node) -> dict:
+    return {name: node.attrs[name] for name in ("kernel", "stride", "padding")}
 
 
 def _constant(em: Emitter, node: Node) -> str:

@@ -50,6 +50,24 @@ def max_pool2d(x, kernel, stride, padding):
     return lax.reduce_window(x, -jnp.inf, lax.max, *_window(kernel, stride, padding))
 
 
+def tiles_exactly(x_shape, kernel, stride, padding) -> bool:
+    """Windows that tile the input: no overlap, no padding, no remainder."""
+    return (tuple(kernel) == tuple(stride) and not any(padding)
+            and all(n % k == 0 for n, k in zip(x_shape[2:], kernel)))  # fmt: skip
+
+
+def max_pool2d_grad(x, dy, kernel, stride, padding):
+    """Each window's cotangent to its first maximal element in row-major order (a NaN counts
+    as maximal, as in ``np.argmax``), for windows that tile the input: the windows become a
+    trailing axis by reshapes, so XLA fuses it all (no strided slices, no interior pads)."""
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    windows = x.reshape(n, c, h // kh, kh, w // kw, kw).transpose(0, 1, 2, 4, 3, 5)
+    first = jnp.argmax(windows.reshape(n, c, h // kh, w // kw, kh * kw), axis=-1)
+    g = jnp.where(jnp.arange(kh * kw) == first[..., None], dy[..., None], jnp.zeros((), dy.dtype))
+    return g.reshape(n, c, h // kh, w // kw, kh, kw).transpose(0, 1, 2, 4, 3, 5).reshape(x.shape)
+
+
 def avg_pool2d(x, kernel, stride, padding):
     # a concrete zero init lets JAX recognise the window sum (which has a transpose rule)
     total = lax.reduce_window(x, np.zeros((), x.dtype), lax.add, *_window(kernel, stride, padding))

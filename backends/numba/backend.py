@@ -286,7 +286,7 @@ def _sealing_first_call(run, kernels: kernel_cache.Kernels, modules: list, run_w
         if not state["ahead"]:
             with lock:
                 if not state["ahead"]:
-                    compile_pool.compile_ahead(run_with, kernels, args)
+                    compile_pool.compile_ahead(run_with, kernels, modules, args)
                     state["ahead"] = True
         out = run(*args)
         if not state["sealed"]:

@@ -35,8 +35,8 @@ class Recorder:
     """Stands in for a module's kernels: each call records (kernel, argument types) and zeros
     the kernel's outputs, so the driver runs on without compiling anything."""
 
-    def __init__(self, kernels: kernel_cache.Kernels):
-        self.kernels = kernels
+    def __init__(self, kernels: kernel_cache.Kernels, modules: dict[str, ModuleType]):
+        self.kernels, self.modules = kernels, modules
         self.calls: dict[tuple, ModuleType] = {}
 
     def __getattr__(self, name: str):
@@ -46,17 +46,21 @@ class Recorder:
 
         def stand_in(*args):
             key = (dispatcher, tuple(dispatcher.typeof_pyval(a) for a in args))
-            self.calls.setdefault(key, sys.modules[dispatcher.py_func.__module__])
+            self.calls.setdefault(key, self.modules[dispatcher.py_func.__module__])
             for out in args[n_in:]:
                 out[...] = 0
 
         return stand_in
 
 
-def compile_ahead(run_with, kernels: kernel_cache.Kernels, args: tuple) -> None:
-    """Compile, in parallel where it pays, every kernel the driver calls on ``args``'
-    types; ``run_with(kernels, *args)`` runs the driver with the given kernel namespace."""
-    recorder = Recorder(kernels)
+def compile_ahead(run_with, kernels: kernel_cache.Kernels, modules: list[ModuleType], args: tuple) -> None:
+    """Compile, in parallel where it pays, every kernel the driver calls on ``args``' types;
+    ``run_with(kernels, *args)`` runs the driver with the given kernel namespace, ``modules``
+    are the kernels' modules."""
+    pending = [m for m in modules if not getattr(m, kernel_cache.KERNEL).overloads]
+    if _workers() < 1 or sum(_estimate(m) for m in pending) < MIN_PARALLEL_S:
+        return  # no worker, or too little to compile for one to pay: no run with stand-ins
+    recorder = Recorder(kernels, {m.__name__: m for m in modules})
     try:
         with np.errstate(all="ignore"):
             run_with(recorder, *args)
@@ -71,9 +75,14 @@ def compile_ahead(run_with, kernels: kernel_cache.Kernels, args: tuple) -> None:
     started = [
         (Worker([todo[k] for k in share]), sum(cost[k] for k in share)) for share in shares[1:] if share
     ]
-    for k in shares[0]:
-        dispatcher, sig, _ = todo[k]
-        dispatcher.compile(sig)
+    try:
+        for k in shares[0]:
+            dispatcher, sig, _ = todo[k]
+            dispatcher.compile(sig)
+    except BaseException:
+        for worker, _ in started:
+            worker.kill()
+        raise
     for worker, share_cost in started:
         worker.finish(timeout=WORKER_TIMEOUT_S + 10 * share_cost)
 
@@ -132,6 +141,11 @@ class Worker:
             self.proc.stdin.close()
         except OSError:  # no process, or it died at once: this process compiles the share
             self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
 
     def finish(self, timeout: float) -> None:
         """Give the kernels the machine code the worker answered with, if it did in time."""

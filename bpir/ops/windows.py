@@ -126,15 +126,17 @@ def decompose_avg_pool2d(b, node: Node) -> list[Value]:
 
 
 def decompose_max_pool2d_grad(b, node: Node) -> list[Value]:
-    """Each window's cotangent goes to its first maximal element in row-major order."""
+    """Each window's cotangent goes to its first maximal element in row-major order (a NaN
+    counts as maximal, as in ``np.argmax``: a window holding one sends it to its first NaN)."""
     (x, dy), a = node.inputs, node.attrs
     slots = _pool_slices(b, x, a, dy.shape[2:], float("-inf"))
     best = slots[0]
     for s in slots[1:]:
-        best = b.maximum(best, s)
+        best = b.maximum(best, s)  # NaN when the window holds one
+    nan_window = b.ne(best, best)
     zero, taken, parts = b.scalar(0, dy.dtype), None, []
     for s in slots:
-        hit = b.eq(s, best)
+        hit = b.logical_or(b.eq(s, best), b.logical_and(nan_window, b.ne(s, s)))
         pick = hit if taken is None else b.logical_and(hit, b.logical_not(taken))
         taken = pick if taken is None else b.logical_or(taken, pick)
         parts.append(b.where(pick, dy, zero))
