@@ -3,6 +3,7 @@ ratios between peers are fair on a noisy machine."""
 
 from __future__ import annotations
 
+import random
 import statistics
 import time
 
@@ -26,16 +27,17 @@ def interleaved_times(fns, rounds: int = 6, per_round: int = 5, budget_s: float 
     """Seconds of every timed call of each callable over ``rounds`` rounds; in each round every
     callable runs one untimed call (its threads wake, the previous peer's spinning threads
     settle), then ``per_round`` timed calls. Slow load drift hits all peers alike, while no peer
-    is timed right after another's thread pool (OpenBLAS, XLA, Numba) was busy. The order turns
-    by one each round, so no peer always follows the same one (a peer that frees large buffers
-    makes the next one's allocations fault their pages in again)."""
+    is timed right after another's thread pool (OpenBLAS, XLA, Numba) was busy. Each round runs
+    the peers in a different (seeded) order, so no peer always follows the same one: a peer that
+    frees large buffers leaves the allocator in a state the next one pays for."""
     times: list[list[float]] = [[] for _ in fns]
     start = time.perf_counter()
     for r in range(rounds):
         if r >= 2 and time.perf_counter() - start > budget_s:
             break
-        turn = r % len(fns)
-        for fn, ts in list(zip(fns, times))[turn:] + list(zip(fns, times))[:turn]:
+        order = list(zip(fns, times))
+        random.Random(r).shuffle(order)
+        for fn, ts in order:
             block(fn())
             for _ in range(per_round):
                 t0 = time.perf_counter()
