@@ -124,12 +124,12 @@ def kernel_source(name: str, node: Node, remaps: dict[int, Remap] | None = None)
 
 def _offset(index: str, start: int, step: int) -> str:
     """``start + index * step`` without the no-op terms."""
-    scaled = index if step == 1 or index == "0" else f"{index} * {step}"
+    scaled = index if step == 1 or index == "0" else f"{index} * {literal(step)}"
     if start == 0:
         return scaled
     if scaled == "0":
-        return str(start)
-    return f"{scaled} - {-start}" if start < 0 else f"{start} + {scaled}"
+        return literal(start)
+    return f"{scaled} - {literal(-start)}" if start < 0 else f"{literal(start)} + {scaled}"
 
 
 class _Kernel:
@@ -234,7 +234,7 @@ class _Kernel:
             if start < 0:
                 inside.append(f"0 <= {j}")
             if start + out > n:
-                inside.append(f"{j} < {n}")
+                inside.append(f"{j} < {literal(n)}")
         fill = constant_literal(np.asarray(remap.fill), arg.dtype)
         return f"{read} if {' and '.join(inside)} else {fill}" if inside else read
 
