@@ -94,7 +94,8 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     """(kernel module source, driver source, driver constants, workspace plan)."""
     graph = lower(graph)
     producer = {v: node for node in graph.nodes for v in node.outputs}
-    read_through = _read_through(graph, producer)
+    remaps = {node: _remaps(node, producer) for node in graph.nodes if node.op == "fused"}
+    read_through = _read_through(graph, remaps)
     ws = Workspace(graph, read_through)
     em = Emitter(
         graph,
@@ -108,17 +109,17 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     at = {node: i for i, node in enumerate(graph.nodes)}
 
     def fused(node: Node, args: list[str]) -> None:
-        remaps = _remaps(node, producer)
-        body = kernel_source(_ANY_NAME, node, remaps)
+        reads = remaps[node]
+        body = kernel_source(_ANY_NAME, node, reads)
         name = by_body.get(body)
         if name is None:
             name = by_body[body] = f"fused_{len(kernels) + 1}"
             kernels.append("\n\n" + body.replace(_ANY_NAME, name))
         args = [
-            em.name(producer[v].inputs[0]) if i in remaps else a
+            em.name(producer[v].inputs[0]) if i in reads else a
             for i, (v, a) in enumerate(zip(node.inputs, args))
         ]
-        _call_kernel(em, ws, node, name, args, at[node], remaps)
+        _call_kernel(em, ws, node, name, args, at[node], reads)
 
     def matmul(node: Node, args: list[str]) -> str:
         a, b = matmul_operands(node, args, "np")
@@ -171,14 +172,14 @@ def _remaps(node: Node, producer: dict) -> dict[int, Remap]:
     return remaps
 
 
-def _read_through(graph: Graph, producer: dict) -> set[Node]:
+def _read_through(graph: Graph, remaps: dict[Node, dict[int, Remap]]) -> set[Node]:
     """Slice nodes no one needs as arrays: not results, and every reader a kernel that reads
     the sliced array through a window."""
     readers: dict[Value, list[bool]] = {}
     for node in graph.nodes:
-        remaps = _remaps(node, producer) if node.op == "fused" else {}
+        reads = remaps.get(node, {})
         for i, v in enumerate(node.inputs):
-            readers.setdefault(v, []).append(i in remaps)
+            readers.setdefault(v, []).append(i in reads)
     outputs = set(graph.outputs)
     return {node for node in graph.nodes
             if node.op in ("slice", "pad") and node.out not in outputs and all(readers.get(node.out, [False]))}  # fmt: skip
