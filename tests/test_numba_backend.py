@@ -121,6 +121,24 @@ def test_source_is_one_readable_module():
     assert "def chain(x):" in src and "kernels.fused_1(x, v0)" in src
 
 
+def test_reductions_over_inner_axes_after_a_kept_one():
+    """Sum and max over (0, 2, 3) keeping axis 1 (a conv bias gradient's shape): the inner
+    axes reduce into a scalar, then into the kept position; NaN still wins the max."""
+
+    def f(x, y):
+        g = x * y
+        return g, np.sum(g, axis=(0, 2, 3)), np.max(g, axis=(0, 2, 3)), np.sum(g, axis=(0, 2), keepdims=True)
+
+    rng = np.random.default_rng(0)
+    x, y = (rng.standard_normal((3, 5, 4, 6)).astype(np.float32) for _ in range(2))
+    x[1, 2, 3, 4] = np.nan
+    fn = bpir.compile(f, backend="numba", example_args=(x, y))
+    assert "part0 = np.float64(0)" in fn.source
+    for got, want in zip(fn(x, y), bpir.compile(f, backend="numpy", example_args=(x, y))(x, y)):
+        assert_close(got, want, "float32")
+    assert np.isnan(fn(x, y)[2][2]) and not np.isnan(fn(x, y)[2][[0, 1, 3, 4]]).any()
+
+
 F32_RANGE = np.concatenate([
     np.linspace(-120, 100, 400_001, dtype=np.float32),
     np.geomspace(1e-30, 1, 20_001, dtype=np.float32),

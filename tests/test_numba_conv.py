@@ -98,3 +98,17 @@ def test_2x2_tile_max_pool_gradient_matches_numpy_on_ties_nan_and_inf(dtype):
     attrs = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0))
     np.testing.assert_array_equal(nw.max_pool2d_grad(x, dy, **attrs), npk.max_pool2d_grad(x, dy, **attrs))
     assert any(str(sig[0].dtype) == dtype for sig in pool_tiles.max_pool_grad_2x2.signatures)
+
+
+@pytest.mark.parametrize("dtype", ("float32", "float64"))
+def test_2x2_tile_pool_and_gradient_on_every_tile_of_special_values(dtype):
+    """Every 2x2 tile over {-inf, -1, -0.0, 0.0, 1, inf, nan} (7**4 tiles): the branch-free
+    first-maximum rule and the NaN path give the reference's value and gradient."""
+    values = np.array([-np.inf, -1.0, -0.0, 0.0, 1.0, np.inf, np.nan], dtype)
+    tiles = np.stack(np.meshgrid(*[np.arange(7)] * 4, indexing="ij"), -1).reshape(-1, 4)
+    x = values[tiles].reshape(1, 49, 7, 7, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(1, 49, 14, 14)
+    dy = np.arange(1, 49 * 49 + 1, dtype=dtype).reshape(1, 49, 7, 7)
+    attrs = dict(kernel=(2, 2), stride=(2, 2), padding=(0, 0))
+    np.testing.assert_array_equal(nw.max_pool2d(x, **attrs), npk.max_pool2d(x, **attrs))
+    np.testing.assert_array_equal(nw.max_pool2d_grad(x, dy, **attrs), npk.max_pool2d_grad(x, dy, **attrs))
+    assert any(str(sig[0].dtype) == dtype for sig in pool_tiles.max_pool_2x2.signatures)

@@ -22,6 +22,8 @@ from numba import njit
 
 # the weight gradient's dot products vectorise only when their sums may be reassociated
 _REASSOC = {"reassoc", "contract"}
+# multiply-adds fused into FMA instructions (one rounding instead of two): half the vector ops
+_CONTRACT = {"contract"}
 
 
 def applies(stride, padding, dilation, kernel_hw) -> bool:
@@ -48,8 +50,16 @@ def _pad_sample(x, n, planes, ph, pw, wp, plane):  # pragma: no cover - compiled
     for c in range(nc):
         for y in range(h):
             start = c * plane + (y + ph) * wp + pw
-            for v in range(w):
-                planes[start + v] = x[n, c, y, v]
+            _copy_row(x[n, c, y], planes[start : start + w])
+
+
+@njit(inline="always")
+def _copy_row(src, dst):  # pragma: no cover - compiled
+    """dst[:] = src[:] as a loop over views: both indices are the loop counter, which LLVM knows
+    is non-negative, so Numba's negative-index wraparound folds away and the copy vectorises
+    (``a[start + v]`` kept a per-element select and ran 3-4x slower)."""
+    for v in range(dst.shape[0]):
+        dst[v] = src[v]
 
 
 @njit(inline="always")
@@ -98,7 +108,7 @@ def _gemm_rows(a, planes, offs, r0, wide, o0, n_out, run):  # pragma: no cover -
                 ci[q] += e * b[q]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=_CONTRACT)
 def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - compiled
     """out = conv(x, w) at stride 1, wg being w as (groups, O/groups, Cg*KH*KW)."""
     nb, nc, h, w = x.shape
@@ -117,8 +127,7 @@ def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - com
             _gemm_rows(wg[g], planes, offs, g * rows, wide, g * og, og, run)
         for o in range(og * groups):
             for y in range(oh):
-                for v in range(ow):
-                    out[n, o, y, v] = wide[o, y * wp + v]
+                _copy_row(wide[o, y * wp : y * wp + ow], out[n, o, y])
 
 
 @njit(cache=True, fastmath=_REASSOC)
@@ -138,8 +147,7 @@ def _conv_weight_grad(x, dy, dwg, kh, kw, ph, pw, dh, dw, zero):  # pragma: no c
         _pad_sample(x, n, planes, ph, pw, wp, plane)
         for o in range(og * groups):
             for y in range(oh):
-                for v in range(ow):
-                    wide[o, y * wp + v] = dy[n, o, y, v]
+                _copy_row(dy[n, o, y], wide[o, y * wp : y * wp + ow])
         for g in range(groups):
             for r in range(rows):  # one view per column row; two output channels per pass
                 s = offs[g * rows + r]

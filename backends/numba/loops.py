@@ -286,19 +286,29 @@ class _Kernel:
 
     def leading_reduction(self, parallel: bool) -> list[str]:
         """Walk every element in memory order, accumulating into arrays of the output's shape;
-        parallel only over a leading kept axis (no two threads update one accumulator)."""
+        parallel only over a leading kept axis (no two threads update one accumulator). Axes
+        reduced after the last kept one (a conv bias gradient's H and W) go to a scalar first
+        and then once into the array: a register chain, not a store and reload per element."""
         rank = len(self.shape)
         keep_shape = ", ".join("1" if d in self.axes else self.n(d) for d in range(rank))
         accs = [f"acc{j}" for j in range(len(self.reduced))]
         lines = [
             f"{IDENT}{acc} = np.full(({keep_shape},), {self._start(v)})" for acc, v in zip(accs, self.reduced)
         ]
-        lines += self.loops(range(rank), parallel and 0 not in self.axes, 1)
-        pad = IDENT * (1 + rank)
-        lines += self.element(1 + rank)
         at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
-        for acc, v in zip(accs, self.reduced):
-            lines += self._combine(f"{acc}[{at}]", self.env[v], pad)
+        split = 1 + max(d for d in range(rank) if d not in self.axes)  # loops over kept axes
+        lines += self.loops(range(split), parallel and 0 not in self.axes, 1)
+        targets = [f"{acc}[{at}]" for acc in accs]
+        if split < rank:
+            partials = [f"part{j}" for j in range(len(accs))]
+            lines += [f"{IDENT * (1 + split)}{p} = {self._start(v)}" for p, v in zip(partials, self.reduced)]
+            lines += self.loops(range(split, rank), False, 1 + split)
+        lines += self.element(1 + rank)
+        for target, v in zip(partials if split < rank else targets, self.reduced):
+            lines += self._combine(target, self.env[v], IDENT * (1 + rank))
+        if split < rank:
+            for target, part in zip(targets, partials):
+                lines += self._combine(target, part, IDENT * (1 + split))
         for j, acc in enumerate(accs):
             out = self.outs[self.kept_outputs + j]
             lines += [f"{IDENT}flat_out, flat_acc = {out}.reshape(-1), {acc}.reshape(-1)",

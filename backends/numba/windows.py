@@ -268,7 +268,9 @@ def max_pool2d(x, kernel, stride, padding):
     if not _native(x):
         return numpy_kernels.max_pool2d(x, kernel, stride, padding)
     out = np.empty((*x.shape[:2], *_pool_out(x.shape[2:], kernel, stride, padding)), x.dtype)
-    if pool_tiles.applies(kernel, stride, padding):
+    if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
+        pool_tiles.max_pool_2x2(np.ascontiguousarray(x), out)
+    elif pool_tiles.applies(kernel, stride, padding):
         pool_tiles.max_pool(np.ascontiguousarray(x), out, *kernel)
     else:
         _max_pool(np.ascontiguousarray(x), out, *kernel, *stride, *padding)
@@ -278,11 +280,12 @@ def max_pool2d(x, kernel, stride, padding):
 def max_pool2d_grad(x, dy, kernel, stride, padding):
     if not _native(x, dy):
         return numpy_kernels.max_pool2d_grad(x, dy, kernel, stride, padding)
-    dx = np.empty(x.shape, dy.dtype)
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
-        pool_tiles.max_pool_grad_2x2(x, dy, dx, dy.dtype.type(0))
+        dx = np.zeros(x.shape, dy.dtype)
+        pool_tiles.max_pool_grad_2x2(x, dy, dx)
     else:
+        dx = np.empty(x.shape, dy.dtype)
         _max_pool_grad(x, dy, dx, *kernel, *stride, *padding)
     return dx
 
