@@ -42,7 +42,7 @@ from ..result_pool import PerThread, ResultPool
 from . import compile_pool, fastmath, kernel_cache
 from . import random as numba_random
 from . import windows as numba_windows
-from .loops import Remap, kernel_source, loopable
+from .loops import Remap, accumulators, kernel_source, loopable
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 # threefry bits as njit loops (backends.numba.random), named rk in the driver
@@ -207,7 +207,8 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
         targets.append(em.bind(v))
     lines = [f"{t} = {b}" for t, b in zip(targets, buffers)]
     em.line("; ".join(lines), node)
-    em.line(f"kernels.{name}({', '.join(call_args + targets)})")
+    scratch = [f"np.full({literal(s)}, {start}, {dtype})" for s, start, dtype in accumulators(node)]
+    em.line(f"kernels.{name}({', '.join(call_args + targets + scratch)})")
     for t, v in zip(targets[kept:], node.outputs[kept:]):
         if v.shape != full:
             em.line(f"{t} = {t}.reshape({literal(v.shape)})")

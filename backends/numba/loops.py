@@ -94,7 +94,8 @@ class Remap:
 def kernel_source(name: str, node: Node, remaps: dict[int, Remap] | None = None) -> str:
     """The ``@njit`` function for a fused node: parameters are the node's inputs (already
     reshaped to the iteration rank; rank-0 inputs as scalars; ``remaps``' inputs as the
-    arrays they were sliced or padded from) then its output buffers.
+    arrays they were sliced or padded from), its output buffers, then the accumulator arrays
+    ``accumulators(node)`` describes, filled with their start values by the driver.
 
     Loops run in memory order. Reductions over trailing axes keep scalar accumulators per
     output position (parallel over positions); reductions over leading axes (e.g. a bias
@@ -108,7 +109,7 @@ def kernel_source(name: str, node: Node, remaps: dict[int, Remap] | None = None)
     if not a["reduce"]:
         body += k.loops(range(rank), parallel, 1)
         body += k.element(1 + rank)
-    elif max(a["axes"]) - min(a["axes"]) + 1 == len(a["axes"]) and max(a["axes"]) == rank - 1:
+    elif not k.scratch:
         body += k.trailing_reduction(parallel)
     else:
         body += k.leading_reduction(parallel)
@@ -117,9 +118,27 @@ def kernel_source(name: str, node: Node, remaps: dict[int, Remap] | None = None)
         # error_model: NumPy's x/0, vectorisable; no_cfunc_wrapper: kernels are called from the
         # Python driver only, and the first-class-function wrapper nearly doubles compile time
         f"@njit(parallel={parallel}, cache=True, error_model='numpy', no_cfunc_wrapper=True)",
-        f"def {name}({', '.join(k.ins + k.outs)}):",
+        f"def {name}({', '.join(k.ins + k.outs + k.scratch)}):",
     ]
     return "\n".join(lines + body) + "\n"
+
+
+def _trailing(node: Node) -> bool:
+    """A reduction over the last axes only (one scalar accumulator per output position)."""
+    axes, rank = node.attrs["axes"], len(node.attrs["shape"])
+    return max(axes) - min(axes) + 1 == len(axes) and max(axes) == rank - 1
+
+
+def accumulators(node: Node) -> list[tuple[tuple[int, ...], str, str]]:
+    """(shape, start value source, dtype source) of each accumulator array a fused reduction
+    over leading axes takes as an argument. The driver allocates them: ``np.full`` inside a
+    kernel is one more Numba compile per process and array rank (0.2-0.3 s here)."""
+    a = node.attrs
+    if not a["reduce"] or _trailing(node):
+        return []
+    k = _Kernel(node, {})
+    shape = tuple(1 if d in k.axes else n for d, n in enumerate(a["shape"]))
+    return [(shape, k.start(v), dtype_of(k.acc_dtype(v))) for v in k.reduced]
 
 
 def _offset(index: str, start: int, step: int) -> str:
@@ -146,6 +165,8 @@ class _Kernel:
         self.idx = [f"i{d}" for d in range(len(self.shape))]
         self.env: dict[Value, str] = {}
         self.reduced = list(self.region.outputs[self.kept_outputs :])
+        leading = bool(self.kind) and not _trailing(node)
+        self.scratch = [f"acc{j}" for j in range(len(self.reduced))] if leading else []
         self.sources = self._extent_sources()
 
     def _extent_sources(self) -> dict[int, str]:
@@ -238,11 +259,11 @@ class _Kernel:
         fill = constant_literal(np.asarray(remap.fill), arg.dtype)
         return f"{read} if {' and '.join(inside)} else {fill}" if inside else read
 
-    def _acc_dtype(self, v: Value) -> str:
+    def acc_dtype(self, v: Value) -> str:
         return "f64" if self.kind == "sum" and v.dtype in ("f32", "f64") else v.dtype
 
-    def _start(self, v: Value) -> str:
-        dt = dtype_of(self._acc_dtype(v))
+    def start(self, v: Value) -> str:
+        dt = dtype_of(self.acc_dtype(v))
         if self.kind == "sum":
             return f"{dt}(0)"
         return f"{dt}(-np.inf)" if is_float(v.dtype) else f"np.iinfo({dt}).min"
@@ -271,7 +292,7 @@ class _Kernel:
                     lines.append(f"{IDENT * 2}{rest}_ = {rest} // {self.n(d)}")
                     rest += "_"
         accs = [f"acc{j}" for j in range(len(self.reduced))]
-        lines += [f"{IDENT * depth}{acc} = {self._start(v)}" for acc, v in zip(accs, self.reduced)]
+        lines += [f"{IDENT * depth}{acc} = {self.start(v)}" for acc, v in zip(accs, self.reduced)]
         red = sorted(self.axes)
         lines += self.loops(red, False, depth)
         inner = depth + len(red)
@@ -280,28 +301,23 @@ class _Kernel:
             lines += self._combine(acc, self.env[v], IDENT * inner)
         at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
         for j, (acc, v) in enumerate(zip(accs, self.reduced)):
-            value = acc if self._acc_dtype(v) == v.dtype else f"{dtype_of(v.dtype)}({acc})"
+            value = acc if self.acc_dtype(v) == v.dtype else f"{dtype_of(v.dtype)}({acc})"
             lines.append(f"{IDENT * depth}{self.outs[self.kept_outputs + j]}[{at}] = {value}")
         return lines
 
     def leading_reduction(self, parallel: bool) -> list[str]:
-        """Walk every element in memory order, accumulating into arrays of the output's shape;
-        parallel only over a leading kept axis (no two threads update one accumulator). Axes
+        """Walk every element in memory order, accumulating into the accumulator arguments
+        (the output's shape, filled with the start value); parallel only over a leading kept axis (no two threads update one accumulator). Axes
         reduced after the last kept one (a conv bias gradient's H and W) go to a scalar first
         and then once into the array: a register chain, not a store and reload per element."""
-        rank = len(self.shape)
-        keep_shape = ", ".join("1" if d in self.axes else self.n(d) for d in range(rank))
-        accs = [f"acc{j}" for j in range(len(self.reduced))]
-        lines = [
-            f"{IDENT}{acc} = np.full(({keep_shape},), {self._start(v)})" for acc, v in zip(accs, self.reduced)
-        ]
+        rank, accs, lines = len(self.shape), self.scratch, []
         at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
         split = 1 + max(d for d in range(rank) if d not in self.axes)  # loops over kept axes
         lines += self.loops(range(split), parallel and 0 not in self.axes, 1)
         targets = [f"{acc}[{at}]" for acc in accs]
         if split < rank:
             partials = [f"part{j}" for j in range(len(accs))]
-            lines += [f"{IDENT * (1 + split)}{p} = {self._start(v)}" for p, v in zip(partials, self.reduced)]
+            lines += [f"{IDENT * (1 + split)}{p} = {self.start(v)}" for p, v in zip(partials, self.reduced)]
             lines += self.loops(range(split, rank), False, 1 + split)
         lines += self.element(1 + rank)
         for target, v in zip(partials if split < rank else targets, self.reduced):
