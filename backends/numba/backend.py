@@ -122,7 +122,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
         _call_kernel(em, ws, node, name, args, at[node], reads)
 
     def matmul(node: Node, args: list[str]) -> str:
-        a, b = matmul_operands(node, args, "np")
+        a, b = matmul_operands(node, args)
         return f"np.matmul({a}, {b}, out={ws.assign(node.out, node.out.shape, at[node])})"
 
     base = npb.rules(em, MemoryPlan())

@@ -19,7 +19,7 @@ UFUNCS = elementwise_calls("np", sigmoid="k.sigmoid", rsqrt="k.rsqrt", erf="k.er
 # op -> f(node, args) -> Python expression
 EXPRESSIONS = expressions("np") | {
     "cast": lambda n, a: f"np.asarray({a[0]}).astype({dtype_of(n.attrs['dtype'])})",
-    "matmul": lambda n, a: "np.matmul({}, {})".format(*matmul_operands(n, a, "np")),
+    "matmul": lambda n, a: "np.matmul({}, {})".format(*matmul_operands(n, a)),
     "iota": lambda n, a: f"k.iota({attr(n, 'shape')}, {attr(n, 'axis')}, {dtype_of(n.attrs['dtype'])})",
     "random_uniform": lambda n, a: (
         f"k.random_uniform({a[0]}, {attr(n, 'shape')}, {dtype_of(n.attrs['dtype'])})"
