@@ -307,24 +307,23 @@ class _Kernel:
 
     def leading_reduction(self, parallel: bool) -> list[str]:
         """Walk every element in memory order, accumulating into the accumulator arguments
-        (the output's shape, filled with the start value); parallel only over a leading kept axis (no two threads update one accumulator). Axes
-        reduced after the last kept one (a conv bias gradient's H and W) go to a scalar first
-        and then once into the array: a register chain, not a store and reload per element."""
+        (the output's shape, filled with the start value); parallel only over a leading kept
+        axis (no two threads update one accumulator). Axes reduced after the last kept one (a
+        conv bias gradient's H and W) go to a scalar first and then once into the array: a
+        register chain, not a store and reload per element."""
         rank, accs, lines = len(self.shape), self.scratch, []
         at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
         split = 1 + max(d for d in range(rank) if d not in self.axes)  # loops over kept axes
         lines += self.loops(range(split), parallel and 0 not in self.axes, 1)
         targets = [f"{acc}[{at}]" for acc in accs]
-        if split < rank:
-            partials = [f"part{j}" for j in range(len(accs))]
-            lines += [f"{IDENT * (1 + split)}{p} = {self.start(v)}" for p, v in zip(partials, self.reduced)]
-            lines += self.loops(range(split, rank), False, 1 + split)
+        partials = [f"part{j}" for j in range(len(accs))] if split < rank else []
+        lines += [f"{IDENT * (1 + split)}{p} = {self.start(v)}" for p, v in zip(partials, self.reduced)]
+        lines += self.loops(range(split, rank), False, 1 + split)
         lines += self.element(1 + rank)
-        for target, v in zip(partials if split < rank else targets, self.reduced):
+        for target, v in zip(partials or targets, self.reduced):
             lines += self._combine(target, self.env[v], IDENT * (1 + rank))
-        if split < rank:
-            for target, part in zip(targets, partials):
-                lines += self._combine(target, part, IDENT * (1 + split))
+        for target, part in zip(targets, partials):
+            lines += self._combine(target, part, IDENT * (1 + split))
         for j, acc in enumerate(accs):
             out = self.outs[self.kept_outputs + j]
             lines += [f"{IDENT}flat_out, flat_acc = {out}.reshape(-1), {acc}.reshape(-1)",
