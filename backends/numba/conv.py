@@ -133,7 +133,7 @@ def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - com
 @njit(inline="always", fastmath=_REASSOC)
 def _weight_grad_dots(wide, planes, offs, acc, g, og, rows, run, zero):  # pragma: no cover - compiled
     """acc[g, o, r] += dot(wide[g*Og + o], planes run r) for group g: four output channels by
-    three column rows per pass (12 vector accumulators, 7 loads per 12 FMAs; 1.5x the 2x1
+    three column rows per pass (12 vector accumulators, 7 loads per 12 FMAs; 1.2-1.45x the 2x1
     blocking here), then the channels and rows left over one by one."""
     o0, r0 = g * og, g * rows
     o4, r3 = og - og % 4, rows - rows % 3
