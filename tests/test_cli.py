@@ -66,6 +66,16 @@ def test_bench_cpu_small_runs_every_peer(capsys):
     assert "second process, disk cache:" in out
 
 
+def test_bench_conv_rows_time_forward_and_weight_gradient():
+    from bpir.bench.cpu_nets import CONV_LAYERS, conv_rows
+
+    rows = conv_rows(rounds=1, per_round=1)
+    names = [f"{layer} {kind}" for layer in CONV_LAYERS for kind in ("forward", "weight gradient")]
+    assert [row[0] for row in rows] == names
+    for _, time, rate, sgemm, share in rows:
+        assert time.endswith(" ms") and min(float(time[:-3]), float(rate), float(sgemm), float(share)) > 0
+
+
 def test_bench_refuses_peers_that_disagree():
     from bpir.bench.cpu import check_agreement
 

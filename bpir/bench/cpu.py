@@ -177,7 +177,7 @@ def main(argv=None) -> int:
 
         rows = [["workload", *cpu_nets.TIMING_COLUMNS]]
         print(table(rows + cpu_nets.timing_rows(check_agreement, rounds=6, per_round=5)))
-        head = ["conv forward (numba kernel)", "time", "GFLOP/s", "im2col sgemm GFLOP/s", "of sgemm"]
+        head = ["convolution (numba kernels)", "time", "GFLOP/s", "im2col sgemm GFLOP/s", "of sgemm"]
         print(table([head] + cpu_nets.conv_rows()))
         print("compile, fresh process with an empty bpir cache / second process (imports excluded):")
         print(table([["model", *cpu_nets.PEERS]] + cpu_nets.compile_rows()))

@@ -71,22 +71,29 @@ CONV_LAYERS = {"conv 1->8 3x3 pad 1, 64x1x28x28": (1, 28, 8), "conv 8->16 3x3 pa
 
 
 def conv_rows(rounds: int = 6, per_round: int = 10) -> list[list[str]]:
-    """Each CNN convolution's forward on bpir's Numba kernel against NumPy's float32 matmul of
-    its im2col GEMM shape (O, C*9) @ (C*9, N*OH*OW), i.e. OpenBLAS's rate for the same FLOPs."""
+    """Each CNN convolution's forward and weight gradient on bpir's Numba kernels, each against
+    NumPy's float32 matmul of its im2col GEMM shape, i.e. OpenBLAS's rate for the same FLOPs:
+    (O, C*9) @ (C*9, N*OH*OW) for the forward, (O, N*OH*OW) @ (N*OH*OW, C*9) for the gradient."""
     import numpy as np
 
     from bpir.backends.numba import windows
 
     rng, rows = np.random.default_rng(0), []
+    attrs = dict(stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
     for name, (c, hw, o) in CONV_LAYERS.items():
         x = rng.standard_normal((64, c, hw, hw)).astype(np.float32)
         w = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+        dy = rng.standard_normal((64, o, hw, hw)).astype(np.float32)
         wm, cols = w.reshape(o, -1), rng.standard_normal((c * 9, 64 * hw * hw)).astype(np.float32)
-        conv = partial(windows.conv2d, x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
-        t_conv, t_gemm = interleaved_medians([conv, partial(np.matmul, wm, cols)], rounds, per_round)
-        flops = 2 * wm.size * cols.shape[1]
-        rows.append([name, f"{t_conv * 1e3:.3f} ms", f"{flops / t_conv / 1e9:.1f}",
-                     f"{flops / t_gemm / 1e9:.1f}", f"{t_gemm / t_conv:.2f}"])  # fmt: skip
+        dym, cols_t = dy.transpose(1, 0, 2, 3).reshape(o, -1), np.ascontiguousarray(cols.T)
+        peers = [partial(windows.conv2d, x, w, **attrs), partial(np.matmul, wm, cols),
+                 partial(windows.conv2d_weight_grad, x, dy, kernel_hw=(3, 3), **attrs),
+                 partial(np.matmul, dym, cols_t)]  # fmt: skip
+        t = interleaved_medians(peers, rounds, per_round)
+        flops = 2 * wm.size * cols.shape[1]  # the same for both GEMMs
+        for kind, t_kernel, t_gemm in (("forward", t[0], t[1]), ("weight gradient", t[2], t[3])):
+            rows.append([f"{name} {kind}", f"{t_kernel * 1e3:.3f} ms", f"{flops / t_kernel / 1e9:.1f}",
+                         f"{flops / t_gemm / 1e9:.1f}", f"{t_gemm / t_kernel:.2f}"])  # fmt: skip
     return rows
 
 
