@@ -268,12 +268,13 @@ def max_pool2d(x, kernel, stride, padding):
     if not _native(x):
         return numpy_kernels.max_pool2d(x, kernel, stride, padding)
     out = np.empty((*x.shape[:2], *_pool_out(x.shape[2:], kernel, stride, padding)), x.dtype)
-    if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
-        pool_tiles.max_pool_2x2(np.ascontiguousarray(x), out)
-    elif pool_tiles.applies(kernel, stride, padding):
-        pool_tiles.max_pool(np.ascontiguousarray(x), out, *kernel)
+    x = np.ascontiguousarray(x)
+    if not pool_tiles.applies(kernel, stride, padding):
+        _max_pool(x, out, *kernel, *stride, *padding)
+    elif tuple(kernel) == (2, 2):
+        pool_tiles.max_pool_2x2(x, out)
     else:
-        _max_pool(np.ascontiguousarray(x), out, *kernel, *stride, *padding)
+        pool_tiles.max_pool(x, out, *kernel)
     return out
 
 
