@@ -132,6 +132,30 @@ def source_modules(sources: list[str], backend: str, versions: str) -> list[Modu
         return [sys.modules.get(name) or _import(name, path) for name, path in found]
 
 
+def stand_in(source: str, backend: str, versions: str) -> ModuleType | None:
+    """A module kept in the cache but never imported: ``source`` written to its file (if
+    missing or corrupt) and its JIT files checked against their seal, so that ``jit_file``,
+    ``write_jit_file`` and ``seal_all`` keep machine code for functions that live elsewhere
+    (the numba backend's library kernels, named by their module's text). None, after a
+    warning, when the cache cannot be used."""
+    with _lock:
+        folder = usable_dir()
+        if folder is None:
+            return None
+        name = module_name(source, backend, versions)
+        path = os.path.join(folder, name + ".py")
+        try:
+            if not _holds(path, source):
+                _write_atomic(path, source)
+            _drop_unsealed(path)
+        except OSError as e:
+            _warn(f"cannot be written ({type(e).__name__}: {e.strerror})", folder)
+            return None
+        module = ModuleType(name)
+        module.__file__ = path
+        return module
+
+
 def _import(name: str, path: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)

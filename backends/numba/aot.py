@@ -31,22 +31,22 @@ import weakref
 
 import llvmlite.binding as ll
 import numba
-import numpy as np
 from numba.core import types
 from numba.core.compiler import CompileResult
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.environment import Environment
 from numba.core.funcdesc import PythonFunctionDescriptor
 from numba.core.runtime import rtsys
 from numba.core.typed_passes import _reload_parfors
 from numba.core.typing.templates import Signature
 
-from bpir import cache
 from bpir.manifest import ArtifactError, read_file
 
-from .kernel_cache import KERNEL
+from . import library_kernels
+from .kernel_cache import KERNEL, versions
 
 INDEX, OBJECTS = "kernels.json", "kernels.bin"
-FORMAT = 1
+FORMAT = 2  # 2: library kernels (``library_kernels``) and their modules' source digests; 1 still read
 MAX_INDEX_BYTES = 16 << 20
 # kernel argument scalar types by their Numba name ("bool", "float32", ...)
 _SCALARS = {str(t): t for t in (types.boolean, types.int8, types.int16, types.int32, types.int64, types.uint8,
@@ -55,6 +55,7 @@ _MANGLED = re.compile(r"[A-Za-z0-9_$.]{1,4000}")
 _TAG = re.compile(r"[A-Za-z0-9+/=_-]{1,400}")  # Numba's ABI tags: base64 of the compile flags
 _NUMBA_MODULE = re.compile(r"numba(\.[a-z_][a-z0-9_]{0,60}){1,6}")
 _MODULE = re.compile(r"bpir_numba_kernel_[0-9a-f]{24}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 # library -> Numba's serialized form, for libraries built from object files (which no longer
@@ -68,10 +69,6 @@ class MachineCodeWarning(RuntimeWarning):
 
 def _target() -> list[str]:
     return list(numba.core.registry.cpu_target.target_context.codegen().magic_tuple())
-
-
-def _versions() -> str:
-    return cache.versions_key(numba, np)
 
 
 def _type_data(t) -> list | None:
@@ -95,7 +92,17 @@ def _type_from(data, where: str):
     raise ArtifactError(f"{where}: argument type {str(data):.80} is not a kernel argument type")
 
 
-def _entry(module, cres, blob: bytearray) -> dict | None:
+def _functions(module) -> dict:
+    """The compiled functions of a module whose machine code is carried, by name: a generated
+    module's one kernel, or a library module's kernels."""
+    return (
+        library_kernels.dispatchers(module)
+        if library_kernels.is_library(module)
+        else {KERNEL: getattr(module, KERNEL)}
+    )
+
+
+def _entry(module, function: str, cres, blob: bytearray) -> dict | None:
     """The index entry of one compiled overload (its bytes appended to ``blob``), or None when
     it cannot be carried (then the loader compiles it)."""
     lib = cres.library
@@ -114,6 +121,7 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
     reload_init = cres.reload_init or ()
     parallel = bool(reload_init)
     if (kind != "object" or cres.objectmode or cres.lifted or cres.environment.consts
+            or cres.signature.return_type != types.none
             or any(f is not _reload_parfors for f in reload_init)
             or any(e.consts for e in referenced)):  # fmt: skip
         return None
@@ -123,6 +131,7 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
     fd = cres.fndesc
     entry = {
         "module": module.__name__,
+        "function": function,
         "library": name,
         "args": args,
         "unique_name": fd.unique_name,
@@ -139,34 +148,46 @@ def _entry(module, cres, blob: bytearray) -> dict | None:
 
 
 def machine_code(modules: list) -> tuple[str, bytes, int]:
-    """(JSON index, object files, overloads left out) of the compiled kernels of ``modules``."""
+    """(JSON index, object files, generated kernels' overloads left out) of the compiled
+    kernels of ``modules`` (generated kernel modules and library modules). A library function
+    that cannot be carried (one returning a value, which only other library kernels call, so
+    its code is inside theirs) is left out silently."""
     blob, entries, left = bytearray(), [], 0
     for module in modules:
-        for cres in getattr(module, KERNEL).overloads.values():
-            entry = _entry(module, cres, blob)
-            if entry is None:
-                left += 1
-            else:
-                entries.append(entry)
-    index = json.dumps({"format": FORMAT, "versions": _versions(), "target": _target(), "kernels": entries})
-    return index, bytes(blob), left
+        for function, dispatcher in _functions(module).items():
+            for cres in dispatcher.overloads.values():
+                entry = _entry(module, function, cres, blob)
+                if entry is not None:
+                    entries.append(entry)
+                elif not library_kernels.is_library(module):
+                    left += 1
+    libraries = {
+        m.__name__: library_kernels.digest(m.__name__) for m in modules if library_kernels.is_library(m)
+    }
+    index = {"format": FORMAT, "versions": versions(), "target": _target(), "libraries": libraries,
+             "kernels": entries}  # fmt: skip
+    return json.dumps(index), bytes(blob), left
 
 
 def fits(index: dict) -> bool:
-    """Was the index's machine code built by these library versions for this CPU?"""
-    return index["versions"] == _versions() and index["target"] == _target()
+    """Was the index's machine code built by these library versions for this CPU, and its
+    library kernels from the text of this bpir's library modules?"""
+    same_text = all(library_kernels.digest(name) == sha for name, sha in index["libraries"].items())
+    return index["versions"] == versions() and index["target"] == _target() and same_text
 
 
 def add_overloads(index: dict, modules: list, blob: bytes, where: str) -> None:
     """Give each kernel of ``modules`` the overloads the index holds for it (checked first)."""
     by_name = {m.__name__: m for m in modules}
-    for k, entry in enumerate(index["kernels"]):
-        _add_overload(entry, by_name, blob, f"{where} kernel {k}")
+    with global_compiler_lock:  # no thread compiles these kernels meanwhile
+        for k, entry in enumerate(index["kernels"]):
+            _add_overload(entry, by_name, blob, f"{where} kernel {k}")
 
 
 def save_artifact(executable, folder: str, **_options) -> dict:
     """Write the kernels' machine code and its index; returns the manifest's backend fields."""
-    index, blob, left = machine_code(getattr(executable.run, "kernel_modules", []))
+    run = executable.run
+    index, blob, left = machine_code(getattr(run, "kernel_modules", []) + getattr(run, "library_modules", []))
     if left:
         warnings.warn(f"{left} kernel overload(s) carry no machine code (not serializable): loading "
                       "compiles them", MachineCodeWarning, stacklevel=3)  # fmt: skip
@@ -196,9 +217,13 @@ def load_artifact(graph, manifest: dict, folder: str, machine_code: bool = False
         return run, source
     if not fits(index):
         warnings.warn(f"{folder}: machine code built for {index['versions']} on {index['target'][:2]}, this is "
-                      f"{_versions()} on {_target()[:2]}: compiling the kernels", MachineCodeWarning, stacklevel=4)  # fmt: skip
+                      f"{versions()} on {_target()[:2]}: compiling the kernels", MachineCodeWarning, stacklevel=4)  # fmt: skip
         return run, source
-    add_overloads(index, getattr(run, "kernel_modules", []), blob, f"{folder}: {files['kernels']}")
+    libraries = getattr(run, "library_modules", [])
+    with library_kernels.loading(libraries):
+        add_overloads(
+            index, getattr(run, "kernel_modules", []) + libraries, blob, f"{folder}: {files['kernels']}"
+        )
     return run, source
 
 
@@ -208,10 +233,18 @@ def read_index(raw: bytes, where: str) -> dict:
         index = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise ArtifactError(f"{where} is not JSON text") from None
-    if not (isinstance(index, dict) and set(index) == {"format", "versions", "target", "kernels"}):
-        raise ArtifactError(f"{where} must be an object with format, versions, target, kernels")
+    if isinstance(index, dict) and index.get("format") == 1:  # generated kernels only
+        index = _from_format_1(index)
+    if not (
+        isinstance(index, dict) and set(index) == {"format", "versions", "target", "libraries", "kernels"}
+    ):
+        raise ArtifactError(f"{where} must be an object with format, versions, target, libraries, kernels")
     if index["format"] != FORMAT or not isinstance(index["versions"], str):
-        raise ArtifactError(f"{where}: format must be {FORMAT} and versions a string")
+        raise ArtifactError(f"{where}: format must be {FORMAT} (or 1) and versions a string")
+    libraries = index["libraries"]
+    if not (isinstance(libraries, dict) and set(libraries) <= set(library_kernels.NAMES)
+            and all(isinstance(d, str) and _SHA256.fullmatch(d) for d in libraries.values())):  # fmt: skip
+        raise ArtifactError(f"{where}: libraries must map bpir's library kernel modules to SHA-256 digests")
     target = index["target"]
     if not (isinstance(target, list) and len(target) == 3 and all(isinstance(s, str) for s in target)):
         raise ArtifactError(f"{where}: target must be three strings")
@@ -220,7 +253,15 @@ def read_index(raw: bytes, where: str) -> dict:
     return index
 
 
-_ENTRY_KEYS = {"module", "library", "args", "unique_name", "uid", "abi_tags", "mangled_name", "env_name",
+def _from_format_1(index: dict) -> dict:
+    """A format 1 index as format 2: no library kernels, every entry its module's ``kernel``."""
+    kernels = index.get("kernels")
+    if isinstance(kernels, list):
+        kernels = [{**e, "function": KERNEL} if isinstance(e, dict) else e for e in kernels]
+    return {**index, "format": FORMAT, "libraries": {}, "kernels": kernels}
+
+
+_ENTRY_KEYS = {"module", "function", "library", "args", "unique_name", "uid", "abi_tags", "mangled_name", "env_name",
                "referenced_envs", "parallel", "object"}  # fmt: skip
 
 
@@ -242,13 +283,18 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
     """Rebuild one overload from its entry and give it to its kernel's dispatcher."""
     if not (isinstance(entry, dict) and set(entry) == _ENTRY_KEYS):
         raise ArtifactError(f"{where} must have exactly the fields {sorted(_ENTRY_KEYS)}")
-    name = _string(entry, "module", where, _MODULE)
+    name = entry["module"]
+    if name not in library_kernels.NAMES:
+        name = _string(entry, "module", where, _MODULE)
     module = modules.get(name)
     if module is None:
         raise ArtifactError(
             f"{where}: module {name} is no kernel of the graph (the kernel file disagrees with it)"
         )
-    dispatcher = getattr(module, KERNEL)
+    function = entry["function"]
+    dispatcher = _functions(module).get(function) if isinstance(function, str) else None
+    if dispatcher is None:
+        raise ArtifactError(f"{where}: function {str(function):.80} is no kernel of module {name}")
     if not isinstance(entry["args"], list) or not isinstance(entry["abi_tags"], list):
         raise ArtifactError(f"{where}: args and abi_tags must be lists")
     argtypes = tuple(_type_from(t, where) for t in entry["args"])
@@ -257,7 +303,7 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
         raise ArtifactError(f"{where}: uid must be an int and abi_tags plain names")
     code = dispatcher.py_func.__code__
     fndesc = PythonFunctionDescriptor(
-        native=True, modname=name, qualname=KERNEL, unique_name=_string(entry, "unique_name", where),
+        native=True, modname=name, qualname=function, unique_name=_string(entry, "unique_name", where),
         doc=dispatcher.py_func.__doc__ or "", typemap=None, restype=types.none, calltypes=None,
         args=code.co_varnames[: code.co_argcount], kws=(), mangler=dispatcher.targetctx.mangler,
         argtypes=argtypes, abi_tags=tags, uid=uid,
@@ -269,7 +315,7 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) for s in pair)):
             raise ArtifactError(f"{where}: referenced_envs must be [module, name] pairs")
         modname, env_name = pair
-        ours = modname in (name, module.helpers.__name__)  # the kernel's module or its header
+        ours = modname in (name, getattr(module, "helpers", module).__name__)  # the kernel's module or header
         if not (ours or _NUMBA_MODULE.fullmatch(modname) and _numba_module(modname)):
             raise ArtifactError(
                 f"{where}: environment of module {modname:.80} is neither the kernel's nor Numba's"
@@ -280,9 +326,12 @@ def _add_overload(entry, modules: dict, blob: bytes, where: str) -> None:
     obj = _span(entry["object"], blob, where, "object")
     if type(entry["parallel"]) is not bool:
         raise ArtifactError(f"{where}: parallel must be true or false")
+    libname = _string(entry, "library", where)
+    if argtypes in dispatcher.overloads:  # compiled or loaded already in this process
+        return
     ctx = dispatcher.targetctx
     _start_runtime(ctx, entry["parallel"])
-    library = _library(ctx, _string(entry, "library", where), obj, fndesc)
+    library = _library(ctx, libname, obj, fndesc)
     env = Environment.from_fndesc(fndesc)
     cres = CompileResult(
         target_context=ctx, typing_context=ctx.typing_context, library=library, environment=env,

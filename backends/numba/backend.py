@@ -39,7 +39,7 @@ from ..codegen import Emitter, decompose_missing
 from ..numpy import backend as npb
 from ..numpy import kernels as numpy_kernels
 from ..result_pool import PerThread, ResultPool
-from . import compile_pool, fastmath, kernel_cache
+from . import compile_pool, fastmath, kernel_cache, library_kernels
 from . import random as numba_random
 from . import windows as numba_windows
 from .loops import Remap, accumulators, kernel_source, loopable
@@ -218,8 +218,11 @@ def compile_graph(graph: Graph):
     """Return (callable taking and returning NumPy arrays, source of kernels and driver)."""
     kernel_src, driver_src, consts, ws = generate(graph)
     namespace = {"np": np, "k": numpy_kernels, "rk": numba_random, "nw": numba_windows, **consts}
+    modules = []
     if kernel_src:
         namespace["kernels"], modules = _kernel_module(kernel_src)
+    libraries = library_kernels.modules_for(node.op for node in graph.nodes)
+    library_kernels.load_cached(libraries)
     n_results = ws.results
     namespace["per_thread"] = PerThread(lambda: (ws.allocate(), ResultPool(n_results, np.empty)))
     code = compile(driver_src, f"<bpir-numba:{graph.name}>", "exec")
@@ -227,9 +230,9 @@ def compile_graph(graph: Graph):
     run = namespace[Emitter.function_name(graph)]
     if "prange(" in kernel_src and not _threadsafe_layer():
         run = _one_at_a_time(run)
-    if kernel_src:
+    if kernel_src or libraries:
         run_with = partial(_run_with, code, namespace, Emitter.function_name(graph))
-        run = _sealing_first_call(run, namespace["kernels"], modules, run_with)
+        run = _sealing_first_call(run, namespace.get("kernels"), modules, libraries, run_with)
     return run, kernel_src + "\n\n" + driver_src
 
 
@@ -277,9 +280,10 @@ def _kernel_module(source: str) -> tuple[kernel_cache.Kernels, list]:
     return kernel_cache.load(source)
 
 
-def _sealing_first_call(run, kernels: kernel_cache.Kernels, modules: list, run_with):
+def _sealing_first_call(run, kernels: kernel_cache.Kernels | None, modules: list, libraries: list, run_with):
     """The first call compiles (or loads) every kernel, in parallel processes where that pays
-    (``compile_pool``); then count them and seal the cache files of those compiled."""
+    (``compile_pool``); then count them and seal the cache files of those compiled, the
+    library kernels' included."""
     first = kernel_cache.FirstCall(modules)
     state = {"sealed": False, "ahead": False}
     lock = threading.Lock()
@@ -295,11 +299,13 @@ def _sealing_first_call(run, kernels: kernel_cache.Kernels, modules: list, run_w
             with lock:
                 if not state["sealed"]:
                     first.done()
+                    library_kernels.store_compiled(libraries)
                     state["sealed"] = True
         return out
 
     call.kernels = kernels  # the kernels by name, for inspection
     call.kernel_modules = modules  # their distinct cache modules
+    call.library_modules = libraries  # the library kernel modules the driver calls
     return call
 
 

@@ -108,7 +108,7 @@ def _gemm_rows(a, planes, offs, r0, wide, o0, n_out, run):  # pragma: no cover -
                 ci[q] += e * b[q]
 
 
-@njit(cache=True, fastmath=_CONTRACT)
+@njit(fastmath=_CONTRACT)
 def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - compiled
     """out = conv(x, w) at stride 1, wg being w as (groups, O/groups, Cg*KH*KW)."""
     nb, nc, h, w = x.shape
@@ -173,7 +173,7 @@ def _dot(a, b, run, zero):  # pragma: no cover - compiled
     return t
 
 
-@njit(cache=True, fastmath=_REASSOC)
+@njit(fastmath=_REASSOC)
 def _conv_weight_grad(x, dy, dwg, kh, kw, ph, pw, dh, dw, zero):  # pragma: no cover - compiled
     """dwg[g, o, r] = sum over n, y, v of dy[n, g*Og + o, y, v] * xpad[n] run r at (y, v)."""
     nb, nc, h, w = x.shape

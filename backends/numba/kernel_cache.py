@@ -57,7 +57,8 @@ def split(source: str) -> tuple[str, dict[str, str]]:
     return header, bodies
 
 
-def _versions() -> str:
+def versions() -> str:
+    """The library versions machine code and cache names are keyed on."""
     return cache.versions_key(numba, np)
 
 
@@ -73,16 +74,16 @@ def load(source: str) -> tuple[Kernels, list[ModuleType]]:
     like the kernels; each kernel module imports it, so it runs once per process, not once
     per kernel."""
     header, bodies = split(source)
-    versions = _versions()
-    helpers = cache.module_name(header, BACKEND, versions)
+    key = versions()
+    helpers = cache.module_name(header, BACKEND, key)
     opening = f"import {helpers} as helpers\nfrom {helpers} import *  # noqa: F403\n\n\n"
     # Numba's own file cache is not used: the machine code is kept by ``_store_machine_code``
     texts = {name: opening + body.replace("cache=True,", "cache=False,") for name, body in bodies.items()}
     distinct = list(dict.fromkeys(texts.values()))
     with _lock:
         _sources[helpers] = header
-        _sources.update((cache.module_name(t, BACKEND, versions), t) for t in distinct)
-    modules = cache.source_modules([header, *distinct], BACKEND, versions)
+        _sources.update((cache.module_name(t, BACKEND, key), t) for t in distinct)
+    modules = cache.source_modules([header, *distinct], BACKEND, key)
     if modules is None:
         _memory_module(header, helpers)
         modules = [_memory_module(text) for text in distinct]
@@ -103,7 +104,7 @@ def source(module: ModuleType) -> str:
 
 def memory_header(text: str) -> ModuleType:
     """A header run in memory and importable by its name (a compile worker's)."""
-    return _memory_module(text, cache.module_name(text, BACKEND, _versions()))
+    return _memory_module(text, cache.module_name(text, BACKEND, versions()))
 
 
 def memory_kernel(text: str) -> ModuleType:
@@ -158,7 +159,7 @@ def _store_machine_code(module: ModuleType) -> None:
 def _memory_module(text: str, header: str | None = None) -> ModuleType:
     """``text`` run as a module without a file, once per process; importable by its name (the
     header, which the kernels import)."""
-    name = header or cache.module_name(text, BACKEND, _versions())
+    name = header or cache.module_name(text, BACKEND, versions())
     with _lock:
         module = _memory.get(name)
         if module is None:

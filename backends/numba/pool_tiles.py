@@ -12,7 +12,7 @@ def applies(kernel, stride, padding) -> bool:
     return tuple(kernel) == tuple(stride) and tuple(padding) == (0, 0)
 
 
-@njit(cache=True)
+@njit
 def max_pool(x, out, kh, kw):  # pragma: no cover - compiled
     """out[n, c, y, v] = max of the tile x[n, c, y*kh:(y+1)*kh, v*kw:(v+1)*kw] (NaN wins)."""
     nb, nc, oh, ow = out.shape
@@ -58,7 +58,7 @@ def _first_max_2x2(e0, e1, e2, e3):  # pragma: no cover - compiled
     return np.int64(w1) + 2 * np.int64(w2) + 3 * np.int64(w3)
 
 
-@njit(cache=True)
+@njit
 def max_pool_2x2(x, out):  # pragma: no cover - compiled
     """max_pool with 2x2 tiles: two max per pair, the NaN test the one branch (3-5x the general
     kernel's per-element compare-and-branch on random data)."""
@@ -75,7 +75,7 @@ def max_pool_2x2(x, out):  # pragma: no cover - compiled
                         o[v] = e0 if e0 != e0 else (e1 if e1 != e1 else (e2 if e2 != e2 else e3))
 
 
-@njit(cache=True)
+@njit
 def max_pool_grad_2x2(x, dy, dx):  # pragma: no cover - compiled
     """The gradient of the 2x2 tile pool into a zero-filled ``dx``: each tile's cotangent is
     stored once, at its first maximal element in row-major order (the first NaN if any); the

@@ -14,7 +14,7 @@ _PARITY = np.uint64(0x1BD11BDA)
 _U32_BITS = np.uint64(32)
 
 
-@njit(cache=True)
+@njit
 def _threefry(k0, k1, x0, x1):
     ks = (k0, k1, k0 ^ k1 ^ _PARITY)
     a = (x0 + k0) & _M32
@@ -29,7 +29,7 @@ def _threefry(k0, k1, x0, x1):
     return a, b
 
 
-@njit(cache=True)
+@njit
 def _fill_f32(k0, k1, out):
     for i in range(out.size):
         n = np.uint64(i)
@@ -37,7 +37,7 @@ def _fill_f32(k0, k1, out):
         out[i] = np.float32((a ^ b) >> np.uint64(9)) * np.float32(2.0**-23)
 
 
-@njit(cache=True)
+@njit
 def _fill_f64(k0, k1, out):
     for i in range(out.size):
         n = np.uint64(i)
@@ -45,7 +45,7 @@ def _fill_f64(k0, k1, out):
         out[i] = np.float64((a << np.uint64(20)) | (b >> np.uint64(12))) * 2.0**-52
 
 
-@njit(cache=True)
+@njit
 def _fill_split(k0, k1, out):
     for i in range(out.shape[0]):
         a, b = _threefry(k0, k1, np.uint64(0), np.uint64(i))

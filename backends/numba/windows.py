@@ -40,7 +40,7 @@ def _native(*arrays) -> bool:
     return all(a.dtype in _NATIVE for a in arrays) and len({a.dtype for a in arrays}) == 1
 
 
-@njit(inline="always", cache=True)
+@njit(inline="always")
 def _valid(n_out, size, stride, offset):
     """Output positions o in [lo, hi) whose input position o*stride + offset lies in [0, size)."""
     lo = max(0, (stride - 1 - offset) // stride)
@@ -48,7 +48,7 @@ def _valid(n_out, size, stride, offset):
     return lo, max(lo, hi)
 
 
-@njit(cache=True)
+@njit
 def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, zero):  # pragma: no cover - compiled
     """cols[n, (c*kh + i)*kw + j, y*ow + v] = x[n, c, y*sh - ph + i*dh, v*sw - pw + j*dw], 0 outside."""
     nb, nc, h, w = x.shape
@@ -78,7 +78,7 @@ def _im2col(x, cols, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, zero):  # pragma: n
                         cols[n, r, base + v] = zero
 
 
-@njit(cache=True)
+@njit
 def _col2im(cols, dx, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):  # pragma: no cover - compiled
     """dx[n, c] = sum over kernel positions of the column rows added back where they were read."""
     nb, nc, h, w = dx.shape
@@ -166,7 +166,7 @@ def conv2d_input_grad(dy, w, stride, padding, dilation, groups, input_hw):
     return dx
 
 
-@njit(cache=True)
+@njit
 def _max_pool(x, out, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
     nb, nc, h, w = x.shape
     oh, ow = out.shape[2:]
@@ -187,7 +187,7 @@ def _max_pool(x, out, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
                 out[n, c, y, v] = best
 
 
-@njit(cache=True)
+@njit
 def _max_pool_grad(x, dy, dx, kh, kw, sh, sw, ph, pw):  # pragma: no cover - compiled
     """Each window's cotangent goes to its first maximal element in row-major order, padding
     (-inf) included as NumPy's argmax over the padded window sees it."""
@@ -222,7 +222,7 @@ def _max_pool_grad(x, dy, dx, kh, kw, sh, sw, ph, pw):  # pragma: no cover - com
                     dx[n, c, by, bx] += dy[n, c, y, v]
 
 
-@njit(cache=True)
+@njit
 def _avg_pool(x, out, kh, kw, sh, sw, ph, pw, area):  # pragma: no cover - compiled
     nb, nc, h, w = x.shape
     oh, ow = out.shape[2:]
@@ -241,7 +241,7 @@ def _avg_pool(x, out, kh, kw, sh, sw, ph, pw, area):  # pragma: no cover - compi
                 out[n, c, y, v] = total / area
 
 
-@njit(cache=True)
+@njit
 def _avg_pool_grad(dy, dx, kh, kw, sh, sw, ph, pw, area):  # pragma: no cover - compiled
     nb, nc, h, w = dx.shape
     oh, ow = dy.shape[2:]
