@@ -8,6 +8,7 @@ import os
 import threading
 
 import numpy as np
+import pytest
 
 import bpir
 from bpir.demo.models import init_mlp, mlp_batch, sgd_step
@@ -112,3 +113,44 @@ def test_sequential_reference_is_deterministic(backend):
     a = _flat(_trajectory(step, init_mlp(SIZES), _batches(7, 2)))
     b = _flat(_trajectory(step, init_mlp(SIZES), _batches(7, 2)))
     assert all(np.array_equal(np.asarray(p), np.asarray(q)) for p, q in zip(a, b))
+
+
+def test_conv_gradients_split_over_threads_from_threads_match_sequential():
+    """The numba conv kernels split a large batch over their own thread pool (``batch_threads``);
+    callers on many threads at once share that pool and still get the sequential bits."""
+    if "numba" not in bpir.backends():
+        pytest.skip("numba not installed")
+
+    from bpir.backends.numba import batch_threads
+
+    import bpir.numpy as bnp
+
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((8, 4, 32, 32)).astype(np.float32) for _ in range(THREADS)]
+    w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+    assert (
+        len(batch_threads.runs(8, 8 * 8 * 32 * 32 * 36)) > 1
+        or batch_threads.numba.config.NUMBA_NUM_THREADS == 1
+    )
+
+    def loss(x, w):
+        return np.sum(np.tanh(bnp.conv2d(x, w, padding=1)) ** 2)
+
+    f = bpir.compile(bpir.grad(loss, argnums=(0, 1)), backend="numba", example_args=(xs[0], w))
+    expected = [f(x, w) for x in xs]
+    got: list = [None] * THREADS
+    start = threading.Barrier(THREADS)
+
+    def work(t):
+        start.wait()
+        got[t] = [f(xs[t], w) for _ in range(5)]
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(THREADS)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in range(THREADS):
+        for result in got[t]:
+            for a, b in zip(result, expected[t]):
+                np.testing.assert_array_equal(a, b)

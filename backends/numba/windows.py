@@ -10,7 +10,9 @@ versions (``backends.numba.pool_tiles``) when kernel == stride and there is no p
 
 Every buffer is allocated per call (no module-level scratch), so concurrent calls are safe.
 The loop kernels are serial: on this shared 2-core machine ``prange`` versions spent ~20 ms per
-call in the threading layer's barrier under load, against 1-4 ms for the serial loops.
+call in the threading layer's barrier under load, against 1-4 ms for the serial loops, and
+``parallel=True`` made the conv kernels 2.5-3x slower to compile; the stride-1 convolutions
+split large batches over Python threads instead (``batch_threads``).
 Dtypes Numba does not loop over here (anything but float32/float64) use the NumPy kernels.
 The functions take the same arguments as ``bpir.backends.numpy.kernels``'s."""
 

@@ -179,7 +179,8 @@ def main(argv=None) -> int:
         print(table(rows + cpu_nets.timing_rows(check_agreement, rounds=6, per_round=5)))
         head = ["convolution (numba kernels)", "time", "GFLOP/s", "im2col sgemm GFLOP/s", "of sgemm"]
         print(table([head] + cpu_nets.conv_rows()))
-        print("compile, fresh process with an empty bpir cache / second process (imports excluded):")
+        print("compile, fresh processes (imports excluded): new machine (empty bpir cache) / new model (library"
+              " kernels cached) / second process:")  # fmt: skip
         print(table([["model", *cpu_nets.PEERS]] + cpu_nets.compile_rows()))
     return 0
 
