@@ -124,8 +124,11 @@ def test_tile_max_pool_matches_numpy_with_nan_and_uncovered_edges(dtype):
     assert any(str(sig[0].dtype) == dtype for sig in pool_tiles.max_pool.signatures)
 
 
+@pytest.mark.parametrize("split", (False, True))
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
-def test_2x2_tile_max_pool_gradient_matches_numpy_on_ties_nan_and_inf(dtype):
+def test_2x2_tile_max_pool_gradient_matches_numpy_on_ties_nan_and_inf(dtype, split, monkeypatch):
+    if split:  # each sample its own run on a thread (``batch_threads``)
+        monkeypatch.setattr(pool_tiles, "GRAD_PARALLEL_ELEMENTS", 0)
     rng = np.random.default_rng(4)
     x = rng.integers(-2, 3, (2, 3, 7, 9)).astype(dtype)  # many ties; 7x9: an uncovered row and column
     x[0, 0, 0, 1], x[0, 0, 2, 2], x[0, 0, 3, 3], x[1, 2, 4, 4] = np.nan, np.inf, np.nan, np.inf

@@ -21,10 +21,11 @@ _lock = threading.Lock()
 _pool: list[ThreadPoolExecutor] = []  # created on first use; dropped in a forked child
 
 
-def runs(nb: int, work: int) -> list[tuple[int, int]]:
-    """[start, stop) runs of a batch of ``nb`` samples, one per thread: one run below
-    ``PARALLEL_WORK``, where waking the other threads costs more than they save."""
-    chunks = 1 if work < PARALLEL_WORK else max(1, min(nb, numba.config.NUMBA_NUM_THREADS))
+def runs(nb: int, work: int, threshold: int = PARALLEL_WORK) -> list[tuple[int, int]]:
+    """[start, stop) runs of a batch of ``nb`` samples, one per thread: one run when ``work``
+    is below ``threshold`` (by default multiply-adds), where waking the other threads costs
+    more than they save."""
+    chunks = 1 if work < threshold else max(1, min(nb, numba.config.NUMBA_NUM_THREADS))
     return [(t * nb // chunks, (t + 1) * nb // chunks) for t in range(chunks)]
 
 

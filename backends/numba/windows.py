@@ -23,8 +23,8 @@ from numba import njit
 
 from ..numpy import kernels as numpy_kernels
 from ..numpy.backend import EXPRESSIONS as NUMPY_EXPRESSIONS
+from . import batch_threads, pool_tiles
 from . import conv as shifted
-from . import pool_tiles
 
 OPS = frozenset(
     {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_grad", "avg_pool2d",
@@ -286,7 +286,11 @@ def max_pool2d_grad(x, dy, kernel, stride, padding):
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
         dx = np.zeros(x.shape, dy.dtype)
-        pool_tiles.max_pool_grad_2x2(x, dy, dx)
+
+        def run(_: int, a: int, b: int) -> None:
+            pool_tiles.max_pool_grad_2x2(x[a:b], dy[a:b], dx[a:b])
+
+        batch_threads.each(run, batch_threads.runs(x.shape[0], x.size, pool_tiles.GRAD_PARALLEL_ELEMENTS))
     else:
         dx = np.empty(x.shape, dy.dtype)
         _max_pool_grad(x, dy, dx, *kernel, *stride, *padding)
