@@ -153,14 +153,15 @@ def machine_code(modules: list) -> tuple[str, bytes, int]:
     that cannot be carried (one returning a value, which only other library kernels call, so
     its code is inside theirs) is left out silently."""
     blob, entries, left = bytearray(), [], 0
-    for module in modules:
-        for function, dispatcher in _functions(module).items():
-            for cres in dispatcher.overloads.values():
-                entry = _entry(module, function, cres, blob)
-                if entry is not None:
-                    entries.append(entry)
-                elif not library_kernels.is_library(module):
-                    left += 1
+    with global_compiler_lock:  # no thread adds an overload while they are listed
+        overloads = [(m, fn, list(d.overloads.values())) for m in modules for fn, d in _functions(m).items()]
+    for module, function, compiled in overloads:
+        for cres in compiled:
+            entry = _entry(module, function, cres, blob)
+            if entry is not None:
+                entries.append(entry)
+            elif not library_kernels.is_library(module):
+                left += 1
     libraries = {
         m.__name__: library_kernels.digest(m.__name__) for m in modules if library_kernels.is_library(m)
     }

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from functools import cache
 from types import ModuleType
 
+from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import CPUDispatcher
 
 from bpir import cache as disk
@@ -78,7 +79,8 @@ def dispatchers(module: ModuleType) -> dict[str, CPUDispatcher]:
 
 
 def _overloads(module: ModuleType) -> set:
-    return {(name, sig) for name, f in dispatchers(module).items() for sig in f.overloads}
+    with global_compiler_lock:  # a thread compiling one of them adds to its overloads
+        return {(name, sig) for name, f in dispatchers(module).items() for sig in f.overloads}
 
 
 def load_cached(modules: list[ModuleType]) -> None:
