@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bpir.backends.numba import batch_threads, conv, pool_tiles
+from bpir.backends.numba import conv, pool_tiles
 from bpir.backends.numba import windows as nw
 from bpir.backends.numpy import kernels as npk
 from conftest import assert_close
@@ -22,7 +22,6 @@ CONVS = [
     ((2, 3, 5, 7), (3, 1, 3, 1), (1, 0), (1, 1), 3),  # depthwise 3x1, no horizontal padding
     ((3, 4, 4, 4), (7, 4, 1, 1), (0, 0), (1, 1), 1),  # 1x1
     ((1, 2, 9, 8), (8, 2, 3, 3), (2, 0), (1, 2), 1),  # padding as wide as the kernel reach
-    ((5, 2, 6, 6), (4, 2, 3, 3), (1, 1), (1, 1), 1),  # halves of 5 samples: runs of 2 and 3
 ]
 
 
@@ -30,20 +29,9 @@ def _ids(c):
     return f"x{c[0]}-w{c[1]}-p{c[2]}-d{c[3]}-g{c[4]}"
 
 
-# how many runs of samples the kernels split the batch into (one thread each), by batch size
-SPLITS = {"one run": lambda nb: 1, "halves": lambda nb: (nb + 1) // 2, "per sample": lambda nb: nb}
-
-
-@pytest.mark.parametrize("split", SPLITS)
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
 @pytest.mark.parametrize("case", CONVS, ids=_ids)
-def test_stride_one_kernels_match_numpy(case, dtype, split, monkeypatch):
-    chunks = SPLITS[split]
-    monkeypatch.setattr(
-        batch_threads,
-        "runs",
-        lambda nb, work: [(t * nb // chunks(nb), (t + 1) * nb // chunks(nb)) for t in range(chunks(nb))],
-    )
+def test_stride_one_kernels_match_numpy(case, dtype):
     xs, ws, padding, dilation, groups = case
     assert conv.applies((1, 1), padding, dilation, ws[2:])
     rng = np.random.default_rng(0)
@@ -59,29 +47,6 @@ def test_stride_one_kernels_match_numpy(case, dtype, split, monkeypatch):
     # these kernels ran (compiled for this dtype), not the im2col + BLAS path
     for kernel in (conv._conv_forward, conv._conv_weight_grad):
         assert any(str(sig[0].dtype) == dtype for sig in kernel.signatures)
-
-
-def test_large_convolutions_split_the_batch_over_threads():
-    import numba
-
-    threads = min(64, numba.config.NUMBA_NUM_THREADS)
-    runs = batch_threads.runs(64, 64 * 8 * 28 * 28 * 9)  # the CNN's first layer
-    assert len(runs) == threads and runs[0][0] == 0 and runs[-1][1] == 64
-    assert all(a[1] == b[0] for a, b in zip(runs, runs[1:]))  # contiguous, no sample twice
-    assert batch_threads.runs(64, batch_threads.PARALLEL_WORK - 1) == [(0, 64)]
-
-
-def test_an_error_in_one_run_reaches_the_caller_after_every_run_ended():
-    ended = []
-
-    def call(t, a, b):
-        ended.append(t)
-        if t == 1:
-            raise ValueError("run 1 failed")
-
-    with pytest.raises(ValueError, match="run 1 failed"):
-        batch_threads.each(call, [(0, 1), (1, 2), (2, 3)])
-    assert sorted(ended) == [0, 1, 2]
 
 
 def test_strided_and_over_padded_convolutions_take_the_general_path():
@@ -124,11 +89,8 @@ def test_tile_max_pool_matches_numpy_with_nan_and_uncovered_edges(dtype):
     assert any(str(sig[0].dtype) == dtype for sig in pool_tiles.max_pool.signatures)
 
 
-@pytest.mark.parametrize("split", (False, True))
 @pytest.mark.parametrize("dtype", ("float32", "float64"))
-def test_2x2_tile_max_pool_gradient_matches_numpy_on_ties_nan_and_inf(dtype, split, monkeypatch):
-    if split:  # each sample its own run on a thread (``batch_threads``)
-        monkeypatch.setattr(pool_tiles, "GRAD_PARALLEL_ELEMENTS", 0)
+def test_2x2_tile_max_pool_gradient_matches_numpy_on_ties_nan_and_inf(dtype):
     rng = np.random.default_rng(4)
     x = rng.integers(-2, 3, (2, 3, 7, 9)).astype(dtype)  # many ties; 7x9: an uncovered row and column
     x[0, 0, 0, 1], x[0, 0, 2, 2], x[0, 0, 3, 3], x[1, 2, 4, 4] = np.nan, np.inf, np.nan, np.inf

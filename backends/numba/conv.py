@@ -1,7 +1,5 @@
-"""Stride-1 convolution for the Numba backend: one serial ``@njit(nogil=True)`` kernel per op,
-sample by sample in cache, with its own register-blocked GEMM instead of BLAS; a large batch is
-split into runs of samples on threads (``batch_threads``: 1.3-1.6x a serial call here on two
-cores, CNN step 10-14% faster, 6-9% slower when another process keeps one core busy).
+"""Stride-1 convolution for the Numba backend: one serial ``@njit`` kernel per op, sample by
+sample in cache, with its own register-blocked GEMM instead of BLAS.
 
 With stride 1, the output computed over the padded width ``Wp`` (``OW`` valid columns and
 ``Wp - OW`` extra ones, cropped afterwards) reads, for kernel position (c, i, j), the
@@ -21,8 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
-
-from . import batch_threads
 
 # the weight gradient's dot products vectorise only when their sums may be reassociated
 _REASSOC = {"reassoc", "contract"}
@@ -112,7 +108,7 @@ def _gemm_rows(a, planes, offs, r0, wide, o0, n_out, run):  # pragma: no cover -
                 ci[q] += e * b[q]
 
 
-@njit(nogil=True, fastmath=_CONTRACT)
+@njit(fastmath=_CONTRACT)
 def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - compiled
     """out = conv(x, w) at stride 1, wg being w as (groups, O/groups, Cg*KH*KW)."""
     nb, nc, h, w = x.shape
@@ -177,12 +173,11 @@ def _dot(a, b, run, zero):  # pragma: no cover - compiled
     return t
 
 
-@njit(nogil=True, fastmath=_REASSOC)
-def _conv_weight_grad(x, dy, acc, kh, kw, ph, pw, dh, dw, zero):  # pragma: no cover - compiled
-    """acc[g, o, r] += sum over n, y, v of dy[n, g*Og + o, y, v] * xpad[n] run r at (y, v)
-    (``acc`` float64)."""
+@njit(fastmath=_REASSOC)
+def _conv_weight_grad(x, dy, dwg, kh, kw, ph, pw, dh, dw, zero):  # pragma: no cover - compiled
+    """dwg[g, o, r] = sum over n, y, v of dy[n, g*Og + o, y, v] * xpad[n] run r at (y, v)."""
     nb, nc, h, w = x.shape
-    groups, og, rows = acc.shape
+    groups, og, rows = dwg.shape
     oh, ow = dy.shape[2:]
     wp = w + 2 * pw
     plane = (h + 2 * ph) * wp + dw * (kw - 1)
@@ -190,6 +185,7 @@ def _conv_weight_grad(x, dy, acc, kh, kw, ph, pw, dh, dw, zero):  # pragma: no c
     planes = np.zeros(nc * plane, x.dtype)
     offs = _offsets(nc, kh, kw, dh, dw, wp, plane)
     wide = np.zeros((og * groups, run), dy.dtype)  # dy[n] widened: zero past the valid width
+    acc = np.zeros(dwg.shape, np.float64)
     for n in range(nb):
         _pad_sample(x, n, planes, ph, pw, wp, plane)
         for o in range(og * groups):
@@ -197,6 +193,10 @@ def _conv_weight_grad(x, dy, acc, kh, kw, ph, pw, dh, dw, zero):  # pragma: no c
                 _copy_row(dy[n, o, y], wide[o, y * wp : y * wp + ow])
         for g in range(groups):
             _weight_grad_dots(wide, planes, offs, acc, g, og, rows, run, zero)
+    for g in range(groups):
+        for o in range(og):
+            for r in range(rows):
+                dwg[g, o, r] = acc[g, o, r]
 
 
 def _out_hw(hw, khw, padding, dilation) -> tuple[int, int]:
@@ -208,12 +208,7 @@ def conv2d(x, w, padding, dilation, groups) -> np.ndarray:
     o, cg, kh, kw = w.shape
     out = np.empty((x.shape[0], o, *_out_hw(x.shape[2:], (kh, kw), padding, dilation)), x.dtype)
     wg = np.ascontiguousarray(w).reshape(groups, o // groups, cg * kh * kw)
-    x = np.ascontiguousarray(x)
-
-    def run(_: int, a: int, b: int) -> None:
-        _conv_forward(x[a:b], wg, out[a:b], kh, kw, *padding, *dilation)
-
-    batch_threads.each(run, batch_threads.runs(x.shape[0], out.size * cg * kh * kw))
+    _conv_forward(np.ascontiguousarray(x), wg, out, kh, kw, *padding, *dilation)
     return out
 
 
@@ -228,17 +223,17 @@ def conv2d_input_grad(dy, w, padding, dilation, groups) -> np.ndarray:
 
 
 def conv2d_weight_grad(x, dy, padding, dilation, groups, kernel_hw) -> np.ndarray:
-    """dW (O, C/groups, KH, KW), summed over the batch in float64 (each run of samples into
-    its own accumulator, added at the end)."""
+    """dW (O, C/groups, KH, KW), sums over the batch in float64."""
     n, c = x.shape[:2]
     o = dy.shape[1]
-    rows = c // groups * kernel_hw[0] * kernel_hw[1]
-    x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
-    bounds = batch_threads.runs(n, dy.size * rows)
-    acc = np.zeros((len(bounds), groups, o // groups, rows))
-
-    def run(t: int, a: int, b: int) -> None:
-        _conv_weight_grad(x[a:b], dy[a:b], acc[t], *kernel_hw, *padding, *dilation, dy.dtype.type(0))
-
-    batch_threads.each(run, bounds)
-    return acc.sum(axis=0).astype(dy.dtype).reshape(o, c // groups, *kernel_hw)
+    dwg = np.empty((groups, o // groups, c // groups * kernel_hw[0] * kernel_hw[1]), dy.dtype)
+    _conv_weight_grad(
+        np.ascontiguousarray(x),
+        np.ascontiguousarray(dy),
+        dwg,
+        *kernel_hw,
+        *padding,
+        *dilation,
+        dy.dtype.type(0),
+    )
+    return dwg.reshape(o, c // groups, *kernel_hw)

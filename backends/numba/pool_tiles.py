@@ -7,11 +7,6 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# inputs of at least this many elements have their gradient split over threads by sample
-# (``batch_threads``): the CNN's 64x8x28x28 and 64x16x14x14 gradients took 0.50-0.55 and
-# 0.36-0.37 ms on two threads against 0.75 and 0.51-0.53 ms on one; the forward gained nothing
-GRAD_PARALLEL_ELEMENTS = 1 << 17
-
 
 def applies(kernel, stride, padding) -> bool:
     return tuple(kernel) == tuple(stride) and tuple(padding) == (0, 0)
@@ -80,7 +75,7 @@ def max_pool_2x2(x, out):  # pragma: no cover - compiled
                         o[v] = e0 if e0 != e0 else (e1 if e1 != e1 else (e2 if e2 != e2 else e3))
 
 
-@njit(nogil=True)
+@njit
 def max_pool_grad_2x2(x, dy, dx):  # pragma: no cover - compiled
     """The gradient of the 2x2 tile pool into a zero-filled ``dx``: each tile's cotangent is
     stored once, at its first maximal element in row-major order (the first NaN if any); the

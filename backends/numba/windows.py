@@ -10,9 +10,7 @@ versions (``backends.numba.pool_tiles``) when kernel == stride and there is no p
 
 Every buffer is allocated per call (no module-level scratch), so concurrent calls are safe.
 The loop kernels are serial: on this shared 2-core machine ``prange`` versions spent ~20 ms per
-call in the threading layer's barrier under load, against 1-4 ms for the serial loops, and
-``parallel=True`` made the conv kernels 2.5-3x slower to compile; the stride-1 convolutions
-split large batches over Python threads instead (``batch_threads``).
+call in the threading layer's barrier under load, against 1-4 ms for the serial loops.
 Dtypes Numba does not loop over here (anything but float32/float64) use the NumPy kernels.
 The functions take the same arguments as ``bpir.backends.numpy.kernels``'s."""
 
@@ -23,8 +21,8 @@ from numba import njit
 
 from ..numpy import kernels as numpy_kernels
 from ..numpy.backend import EXPRESSIONS as NUMPY_EXPRESSIONS
-from . import batch_threads, pool_tiles
 from . import conv as shifted
+from . import pool_tiles
 
 OPS = frozenset(
     {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_grad", "avg_pool2d",
@@ -286,11 +284,7 @@ def max_pool2d_grad(x, dy, kernel, stride, padding):
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
         dx = np.zeros(x.shape, dy.dtype)
-
-        def run(_: int, a: int, b: int) -> None:
-            pool_tiles.max_pool_grad_2x2(x[a:b], dy[a:b], dx[a:b])
-
-        batch_threads.each(run, batch_threads.runs(x.shape[0], x.size, pool_tiles.GRAD_PARALLEL_ELEMENTS))
+        pool_tiles.max_pool_grad_2x2(x, dy, dx)
     else:
         dx = np.empty(x.shape, dy.dtype)
         _max_pool_grad(x, dy, dx, *kernel, *stride, *padding)
