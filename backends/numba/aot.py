@@ -147,14 +147,22 @@ def _entry(module, function: str, cres, blob: bytearray) -> dict | None:
     return entry
 
 
-def machine_code(modules: list) -> tuple[str, bytes, int]:
+def machine_code(modules: list, library_overloads: set | None = None) -> tuple[str, bytes, int]:
     """(JSON index, object files, generated kernels' overloads left out) of the compiled
     kernels of ``modules`` (generated kernel modules and library modules). A library function
     that cannot be carried (one returning a value, which only other library kernels call, so
-    its code is inside theirs) is left out silently."""
+    its code is inside theirs) is left out silently, and so is any library overload not in
+    ``library_overloads`` ((module, function, signature) triples) when that is given."""
     blob, entries, left = bytearray(), [], 0
     with global_compiler_lock:  # no thread adds an overload while they are listed
         overloads = [(m, fn, list(d.overloads.values())) for m in modules for fn, d in _functions(m).items()]
+    if library_overloads is not None:
+        overloads = [
+            (m, fn, [c for c in compiled if (m.__name__, fn, c.signature.args) in library_overloads])
+            if library_kernels.is_library(m)
+            else (m, fn, compiled)
+            for m, fn, compiled in overloads
+        ]
     for module, function, compiled in overloads:
         for cres in compiled:
             entry = _entry(module, function, cres, blob)
@@ -188,7 +196,8 @@ def add_overloads(index: dict, modules: list, blob: bytes, where: str) -> None:
 def save_artifact(executable, folder: str, **_options) -> dict:
     """Write the kernels' machine code and its index; returns the manifest's backend fields."""
     run = executable.run
-    index, blob, left = machine_code(getattr(run, "kernel_modules", []) + getattr(run, "library_modules", []))
+    modules = getattr(run, "kernel_modules", []) + getattr(run, "library_modules", [])
+    index, blob, left = machine_code(modules, getattr(run, "library_overloads", set()))
     if left:
         warnings.warn(f"{left} kernel overload(s) carry no machine code (not serializable): loading "
                       "compiles them", MachineCodeWarning, stacklevel=3)  # fmt: skip

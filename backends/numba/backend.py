@@ -287,6 +287,7 @@ def _sealing_first_call(run, kernels: kernel_cache.Kernels | None, modules: list
     first = kernel_cache.FirstCall(modules)
     state = {"sealed": False, "ahead": False}
     lock = threading.Lock()
+    used: set = set()  # the library kernel overloads the first calls ran
 
     def call(*args):
         if not state["ahead"]:
@@ -294,18 +295,22 @@ def _sealing_first_call(run, kernels: kernel_cache.Kernels | None, modules: list
                 if not state["ahead"]:
                     compile_pool.compile_ahead(run_with, kernels, modules, args)
                     state["ahead"] = True
-        out = run(*args)
-        if not state["sealed"]:
-            with lock:
-                if not state["sealed"]:
-                    first.done()
-                    library_kernels.store_compiled(libraries)
-                    state["sealed"] = True
+        if state["sealed"]:
+            return run(*args)
+        with library_kernels.recording() as ran:
+            out = run(*args)
+        with lock:
+            used.update(ran)
+            if not state["sealed"]:
+                first.done()
+                library_kernels.store_compiled(libraries)
+                state["sealed"] = True
         return out
 
     call.kernels = kernels  # the kernels by name, for inspection
     call.kernel_modules = modules  # their distinct cache modules
     call.library_modules = libraries  # the library kernel modules the driver calls
+    call.library_overloads = used  # (module, function, signature): what an artifact carries of them
     return call
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import library_kernels
+
 # the weight gradient's dot products vectorise only when their sums may be reassociated
 _REASSOC = {"reassoc", "contract"}
 # multiply-adds fused into FMA instructions (one rounding instead of two): half the vector ops
@@ -208,7 +210,7 @@ def conv2d(x, w, padding, dilation, groups) -> np.ndarray:
     o, cg, kh, kw = w.shape
     out = np.empty((x.shape[0], o, *_out_hw(x.shape[2:], (kh, kw), padding, dilation)), x.dtype)
     wg = np.ascontiguousarray(w).reshape(groups, o // groups, cg * kh * kw)
-    _conv_forward(np.ascontiguousarray(x), wg, out, kh, kw, *padding, *dilation)
+    library_kernels.call(_conv_forward, np.ascontiguousarray(x), wg, out, kh, kw, *padding, *dilation)
     return out
 
 
@@ -227,7 +229,8 @@ def conv2d_weight_grad(x, dy, padding, dilation, groups, kernel_hw) -> np.ndarra
     n, c = x.shape[:2]
     o = dy.shape[1]
     dwg = np.empty((groups, o // groups, c // groups * kernel_hw[0] * kernel_hw[1]), dy.dtype)
-    _conv_weight_grad(
+    library_kernels.call(
+        _conv_weight_grad,
         np.ascontiguousarray(x),
         np.ascontiguousarray(dy),
         dwg,

@@ -38,6 +38,31 @@ _RANDOM = frozenset({"random_uniform", "random_split"})
 _lock = threading.RLock()
 _looked_up: set[str] = set()  # library modules whose cache files this process has read
 _known: dict[str, set] = {}  # module -> (function, signature) loaded or stored by this process
+_recording = threading.local()  # .used: the overloads called inside ``recording()``
+
+
+def call(kernel: CPUDispatcher, *args) -> None:
+    """Call a library kernel; inside ``recording()`` on this thread, note the overload it runs,
+    so that an artifact carries the overloads its graph calls and no others."""
+    used = getattr(_recording, "used", None)
+    if used is not None:
+        signature = tuple(kernel.typeof_pyval(a) for a in args)
+        used.add((kernel.py_func.__module__, kernel.py_func.__name__, signature))
+    kernel(*args)
+
+
+@contextmanager
+def recording():
+    """The set of (module, function, signature) of the library kernels called in the block on
+    this thread."""
+    outer = getattr(_recording, "used", None)
+    _recording.used = used = set()
+    try:
+        yield used
+    finally:
+        _recording.used = outer
+        if outer is not None:
+            outer.update(used)
 
 
 def modules_for(ops: Iterable[str]) -> list[ModuleType]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import library_kernels
+
 _M32 = np.uint64(0xFFFFFFFF)
 _ROT = np.array([[13, 15, 26, 6], [17, 29, 16, 24]], dtype=np.uint64)
 _PARITY = np.uint64(0x1BD11BDA)
@@ -56,11 +58,11 @@ def _fill_split(k0, k1, out):
 def random_uniform(key: np.ndarray, shape: tuple[int, ...], dtype) -> np.ndarray:
     out = np.empty(shape, dtype)
     fill = _fill_f32 if out.dtype == np.float32 else _fill_f64
-    fill(np.uint64(key[0]), np.uint64(key[1]), out.reshape(-1))
+    library_kernels.call(fill, np.uint64(key[0]), np.uint64(key[1]), out.reshape(-1))
     return out
 
 
 def random_split(key: np.ndarray, num: int) -> np.ndarray:
     out = np.empty((num, 2), np.uint32)
-    _fill_split(np.uint64(key[0]), np.uint64(key[1]), out)
+    library_kernels.call(_fill_split, np.uint64(key[0]), np.uint64(key[1]), out)
     return out

@@ -22,7 +22,7 @@ from numba import njit
 from ..numpy import kernels as numpy_kernels
 from ..numpy.backend import EXPRESSIONS as NUMPY_EXPRESSIONS
 from . import conv as shifted
-from . import pool_tiles
+from . import library_kernels, pool_tiles
 
 OPS = frozenset(
     {"conv2d", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "max_pool2d_grad", "avg_pool2d",
@@ -110,7 +110,7 @@ def _columns(x, khw, stride, padding, dilation, out_hw) -> np.ndarray:
         return np.reshape(x, (n, c, p))
     x = np.ascontiguousarray(x)
     cols = np.empty((n, rows, p), x.dtype)
-    _im2col(x, cols, *khw, *stride, *padding, *dilation, *out_hw, x.dtype.type(0))
+    library_kernels.call(_im2col, x, cols, *khw, *stride, *padding, *dilation, *out_hw, x.dtype.type(0))
     return cols
 
 
@@ -162,7 +162,9 @@ def conv2d_input_grad(dy, w, stride, padding, dilation, groups, input_hw):
     wt = np.reshape(w, (groups, o // groups, rows)).transpose(0, 2, 1)
     cols = np.matmul(wt, np.reshape(dy, (n, groups, o // groups, oh * ow)))  # n, g, rows, P
     dx = np.empty((n, cg * groups, *input_hw), dy.dtype)
-    _col2im(cols.reshape(n, groups * rows, oh * ow), dx, *khw, *stride, *padding, *dilation, oh, ow)
+    library_kernels.call(
+        _col2im, cols.reshape(n, groups * rows, oh * ow), dx, *khw, *stride, *padding, *dilation, oh, ow
+    )
     return dx
 
 
@@ -270,11 +272,11 @@ def max_pool2d(x, kernel, stride, padding):
     out = np.empty((*x.shape[:2], *_pool_out(x.shape[2:], kernel, stride, padding)), x.dtype)
     x = np.ascontiguousarray(x)
     if not pool_tiles.applies(kernel, stride, padding):
-        _max_pool(x, out, *kernel, *stride, *padding)
+        library_kernels.call(_max_pool, x, out, *kernel, *stride, *padding)
     elif tuple(kernel) == (2, 2):
-        pool_tiles.max_pool_2x2(x, out)
+        library_kernels.call(pool_tiles.max_pool_2x2, x, out)
     else:
-        pool_tiles.max_pool(x, out, *kernel)
+        library_kernels.call(pool_tiles.max_pool, x, out, *kernel)
     return out
 
 
@@ -284,10 +286,10 @@ def max_pool2d_grad(x, dy, kernel, stride, padding):
     x, dy = np.ascontiguousarray(x), np.ascontiguousarray(dy)
     if pool_tiles.applies(kernel, stride, padding) and tuple(kernel) == (2, 2):
         dx = np.zeros(x.shape, dy.dtype)
-        pool_tiles.max_pool_grad_2x2(x, dy, dx)
+        library_kernels.call(pool_tiles.max_pool_grad_2x2, x, dy, dx)
     else:
         dx = np.empty(x.shape, dy.dtype)
-        _max_pool_grad(x, dy, dx, *kernel, *stride, *padding)
+        library_kernels.call(_max_pool_grad, x, dy, dx, *kernel, *stride, *padding)
     return dx
 
 
@@ -295,7 +297,15 @@ def avg_pool2d(x, kernel, stride, padding):
     if not _native(x):
         return numpy_kernels.avg_pool2d(x, kernel, stride, padding)
     out = np.empty((*x.shape[:2], *_pool_out(x.shape[2:], kernel, stride, padding)), x.dtype)
-    _avg_pool(np.ascontiguousarray(x), out, *kernel, *stride, *padding, x.dtype.type(kernel[0] * kernel[1]))
+    library_kernels.call(
+        _avg_pool,
+        np.ascontiguousarray(x),
+        out,
+        *kernel,
+        *stride,
+        *padding,
+        x.dtype.type(kernel[0] * kernel[1]),
+    )
     return out
 
 
@@ -304,5 +314,5 @@ def avg_pool2d_grad(dy, kernel, stride, padding, input_hw):
         return numpy_kernels.avg_pool2d_grad(dy, kernel, stride, padding, input_hw)
     dx = np.empty((*dy.shape[:2], *input_hw), dy.dtype)
     area = dy.dtype.type(kernel[0] * kernel[1])
-    _avg_pool_grad(np.ascontiguousarray(dy), dx, *kernel, *stride, *padding, area)
+    library_kernels.call(_avg_pool_grad, np.ascontiguousarray(dy), dx, *kernel, *stride, *padding, area)
     return dx
