@@ -132,6 +132,14 @@ def test_an_artifact_carries_its_library_kernels_to_a_new_machine(saved, tmp_pat
     )  # none compiled
 
 
+def test_an_artifact_saved_again_before_any_call_keeps_its_library_kernels(saved, tmp_path):
+    f = bpir.load(str(saved), machine_code=True)
+    f.save(str(tmp_path / "again"))
+    index = json.loads((tmp_path / "again" / "kernels.json").read_text())
+    carried = [(e["function"], e["args"][0][1]) for e in index["kernels"] if e["module"].startswith("bpir.")]
+    assert carried == [("max_pool_2x2", "float32")]
+
+
 def test_a_format_1_index_still_loads_its_generated_kernels(saved, tmp_path):
     folder = _copy(saved, tmp_path)
     index = json.loads((folder / "kernels.json").read_text())

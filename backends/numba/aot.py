@@ -234,6 +234,12 @@ def load_artifact(graph, manifest: dict, folder: str, machine_code: bool = False
         add_overloads(
             index, getattr(run, "kernel_modules", []) + libraries, blob, f"{folder}: {files['kernels']}"
         )
+    # saved again before any call, the function carries the library overloads it was loaded with
+    getattr(run, "library_overloads", set()).update(
+        (e["module"], e["function"], tuple(_type_from(t, folder) for t in e["args"]))
+        for e in index["kernels"]
+        if e["module"] in library_kernels.NAMES
+    )
     return run, source
 
 
