@@ -10,8 +10,8 @@ holding that text; an artifact's index records its SHA-256), so code built from 
 never loaded. A library kernel may therefore call only ``@njit`` functions of its own module,
 either inlined or returning a value (those are not carried: their code is inside their
 callers'); ``tests/test_numba_library.py`` checks both. The modules call their kernels through
-``call``, so that a compiled function's first call notes the overloads an artifact must carry. ``STATS`` (``kernel_cache``'s) counts overloads
-``library_loaded`` and ``library_compiled``."""
+``call``, so that a compiled function's first call notes the overloads an artifact must carry.
+``STATS`` (``kernel_cache``'s) counts overloads ``library_loaded`` and ``library_compiled``."""
 
 from __future__ import annotations
 
