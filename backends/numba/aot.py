@@ -46,7 +46,7 @@ from . import library_kernels
 from .kernel_cache import KERNEL, versions
 
 INDEX, OBJECTS = "kernels.json", "kernels.bin"
-FORMAT = 2  # 2 adds library kernels (``library_kernels``) and their source digests; 1 is still read
+FORMAT = 2  # 2 adds library kernels and their modules' source digests; 1 is still read
 MAX_INDEX_BYTES = 16 << 20
 # kernel argument scalar types by their Numba name ("bool", "float32", ...)
 _SCALARS = {str(t): t for t in (types.boolean, types.int8, types.int16, types.int32, types.int64, types.uint8,
