@@ -76,6 +76,26 @@ def test_bench_conv_rows_time_forward_and_weight_gradient():
         assert time.endswith(" ms") and min(float(time[:-3]), float(rate), float(sgemm), float(share)) > 0
 
 
+def test_bench_new_model_run_keeps_only_the_library_kernels_in_the_cache(tmp_path):
+    """Between the bench's new-machine and new-model compiles, the cache keeps the library
+    kernels' stand-ins and machine code and nothing else."""
+    from bpir.bench.cpu_nets import _keep_library_kernels
+
+    kept = [
+        "bpir_numba_library_0a.py",
+        "bpir_numba_library_0a.py.seal.json",
+        "__pycache__/bpir_numba_library_0a.objects.bin",
+        "__pycache__/bpir_numba_library_0a.objects.json",
+    ]
+    dropped = ["bpir_numba_kernel_1b.py", "bpir_numba_kernel_1b.py.seal.json", "bpir_numpy_2c.py",
+               "__pycache__/bpir_numba_kernel_1b.objects.bin", "__pycache__/bpir_numba_kernel_1b.cpython-311.pyc"]  # fmt: skip
+    (tmp_path / "__pycache__").mkdir()
+    for name in kept + dropped:
+        (tmp_path / name).write_text("x")
+    _keep_library_kernels(str(tmp_path))
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == sorted(kept)
+
+
 def test_bench_refuses_peers_that_disagree():
     from bpir.bench.cpu import check_agreement
 
