@@ -141,3 +141,43 @@ def test_workers_help_when_the_disk_cache_cannot_be_used(fresh_cache, monkeypatc
         f, added = _compile_chains(np.float32)  # the kernels of the first worker test, in memory now
     assert not any(getattr(m, "__file__", None) for m in f._current().run.kernel_modules)  # in memory
     assert added["compiled"] == 4 and 1 <= added["by_workers"] < 4
+
+
+WORKER_LIBRARY = """
+import numpy as np
+from bpir.backends.numba import compile_pool, kernel_cache, library_kernels, pool_tiles
+x = np.arange(2 * 3 * 4 * 4, dtype=np.int32).reshape(2, 3, 4, 4)
+dy = np.ones((2, 3, 2, 2), np.int32)
+kernel = pool_tiles.max_pool_grad_2x2  # int32: a signature no graph compiles
+signature = tuple(kernel.typeof_pyval(a) for a in (x, dy, x))
+assert signature not in kernel.overloads
+# the stand-in run notes a library kernel without machine code for its types, and skips it
+dx = np.full_like(x, -7)
+with library_kernels.standing_in() as pending:
+    library_kernels.call(kernel, x, dy, dx)
+assert pending == {(kernel, signature): pool_tiles} and (dx == -7).all()  # neither compiled nor run
+assert signature not in kernel.overloads
+compile_pool.Worker([(kernel, signature, pool_tiles)]).finish(timeout=120)
+assert signature in kernel.overloads  # machine code from the worker, checked and loaded
+assert kernel_cache.STATS["library_by_workers"] == 1 and kernel.stats.cache_misses[signature] == 0
+dx = np.zeros_like(x)
+library_kernels.call(kernel, x, dy, dx)
+assert dx.sum() == dy.size  # every tile's cotangent stored once
+print("ok")
+"""
+
+
+def test_a_worker_process_compiles_library_kernels(tmp_path):
+    """On a new machine the library kernels (conv, pooling) are noted by the stand-in run and
+    shared out like generated ones; in a fresh process, so that no earlier test compiled or
+    cached the kernel."""
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "BPIR_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": os.path.dirname(os.path.dirname(__file__)),
+    }
+    out = subprocess.run([sys.executable, "-c", WORKER_LIBRARY], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]

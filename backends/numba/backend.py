@@ -293,7 +293,7 @@ def _sealing_first_call(run, kernels: kernel_cache.Kernels | None, modules: list
         if not state["ahead"]:
             with lock:
                 if not state["ahead"]:
-                    compile_pool.compile_ahead(run_with, kernels, modules, args)
+                    compile_pool.compile_ahead(run_with, kernels, modules, args, libraries)
                     state["ahead"] = True
         if state["sealed"]:
             return run(*args)

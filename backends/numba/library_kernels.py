@@ -44,12 +44,37 @@ _recording = threading.local()  # .used: the overloads called inside ``recording
 
 def call(kernel: CPUDispatcher, *args) -> None:
     """Call a library kernel; inside ``recording()`` on this thread, note the overload it runs,
-    so that an artifact carries the overloads its graph calls and no others."""
+    so that an artifact carries the overloads its graph calls and no others. Inside
+    ``standing_in()``, a kernel not yet compiled for these types is noted instead of run."""
+    pending = getattr(_recording, "pending", None)
+    if pending is not None:
+        signature = tuple(kernel.typeof_pyval(a) for a in args)
+        if signature not in kernel.overloads:
+            pending.setdefault((kernel, signature), importlib.import_module(kernel.py_func.__module__))
+            return
     used = getattr(_recording, "used", None)
     if used is not None:
         signature = tuple(kernel.typeof_pyval(a) for a in args)
         used.add((kernel.py_func.__module__, kernel.py_func.__name__, signature))
     kernel(*args)
+
+
+@contextmanager
+def standing_in():
+    """{(kernel, signature): module} of the library kernels the block called on this thread
+    that have no machine code for those types yet: they are not run (their outputs keep what
+    they held), so that ``compile_pool`` can share their compiling between processes."""
+    _recording.pending = pending = {}
+    try:
+        yield pending
+    finally:
+        _recording.pending = None
+
+
+def none_compiled(modules: list[ModuleType]) -> bool:
+    """Have these library modules no compiled (or loaded) kernel at all in this process, as on
+    a new machine? Then a first call will compile some: worth a stand-in run to share that."""
+    return bool(modules) and not any(_overloads(m) for m in modules)
 
 
 @contextmanager
