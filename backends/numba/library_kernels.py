@@ -46,16 +46,14 @@ def call(kernel: CPUDispatcher, *args) -> None:
     """Call a library kernel; inside ``recording()`` on this thread, note the overload it runs,
     so that an artifact carries the overloads its graph calls and no others. Inside
     ``standing_in()``, a kernel not yet compiled for these types is noted instead of run."""
-    pending = getattr(_recording, "pending", None)
-    if pending is not None:
+    pending, used = getattr(_recording, "pending", None), getattr(_recording, "used", None)
+    if pending is not None or used is not None:  # off the hot path: only first calls get here
         signature = tuple(kernel.typeof_pyval(a) for a in args)
-        if signature not in kernel.overloads:
+        if pending is not None and signature not in kernel.overloads:
             pending.setdefault((kernel, signature), importlib.import_module(kernel.py_func.__module__))
             return
-    used = getattr(_recording, "used", None)
-    if used is not None:
-        signature = tuple(kernel.typeof_pyval(a) for a in args)
-        used.add((kernel.py_func.__module__, kernel.py_func.__name__, signature))
+        if used is not None:
+            used.add((kernel.py_func.__module__, kernel.py_func.__name__, signature))
     kernel(*args)
 
 
