@@ -1,7 +1,8 @@
 """The Numba backend's stride-1 convolution kernels (backends/numba/conv.py: shifted runs of
 padded planes, own blocked GEMM) against NumPy's kernels and finite differences, on shapes that
-reach every remainder branch (output channels and column rows not multiples of 4 or 2, groups,
-dilation, asymmetric and zero padding, 1x1 kernels); and the CNN's tile max pooling."""
+reach every remainder branch (output channels not multiples of 4, column rows one or two past a
+multiple of 3, groups, dilation, asymmetric and zero padding, 1x1 kernels); and the CNN's tile
+max pooling."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ CONVS = [
     ((2, 3, 6, 5), (5, 3, 3, 3), (1, 1), (1, 1), 1),  # 5 outputs: one past a block of 4; 27 rows
     ((1, 4, 7, 6), (6, 2, 2, 3), (1, 2), (2, 1), 2),  # groups, dilation, asymmetric padding
     ((2, 3, 5, 7), (3, 1, 3, 1), (1, 0), (1, 1), 3),  # depthwise 3x1, no horizontal padding
-    ((3, 4, 4, 4), (7, 4, 1, 1), (0, 0), (1, 1), 1),  # 1x1
+    ((3, 4, 4, 4), (7, 4, 1, 1), (0, 0), (1, 1), 1),  # 1x1: 4 rows, one past a block of 3
+    ((2, 2, 5, 6), (5, 2, 2, 2), (1, 1), (1, 1), 1),  # 2x2: 8 rows, two past two blocks of 3
     ((1, 2, 9, 8), (8, 2, 3, 3), (2, 0), (1, 2), 1),  # padding as wide as the kernel reach
 ]
 

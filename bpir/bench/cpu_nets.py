@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from functools import partial
 
 import bpir
@@ -73,7 +74,9 @@ CONV_LAYERS = {"conv 1->8 3x3 pad 1, 64x1x28x28": (1, 28, 8), "conv 8->16 3x3 pa
 def conv_rows(rounds: int = 6, per_round: int = 10) -> list[list[str]]:
     """Each CNN convolution's forward and weight gradient on bpir's Numba kernels, each against
     NumPy's float32 matmul of its im2col GEMM shape, i.e. OpenBLAS's rate for the same FLOPs:
-    (O, C*9) @ (C*9, N*OH*OW) for the forward, (O, N*OH*OW) @ (N*OH*OW, C*9) for the gradient."""
+    (O, C*9) @ (C*9, N*OH*OW) for the forward, (O, N*OH*OW) @ (N*OH*OW, C*9) for the gradient.
+    The kernels run on one thread, so the pair is timed again with OpenBLAS held to one thread
+    too (threadpoolctl; "-" without it)."""
     import numpy as np
 
     from bpir.backends.numba import windows
@@ -90,11 +93,27 @@ def conv_rows(rounds: int = 6, per_round: int = 10) -> list[list[str]]:
                  partial(windows.conv2d_weight_grad, x, dy, kernel_hw=(3, 3), **attrs),
                  partial(np.matmul, dym, cols_t)]  # fmt: skip
         t = interleaved_medians(peers, rounds, per_round)
+        t1 = _one_blas_thread(partial(interleaved_medians, peers, rounds, per_round))
         flops = 2 * wm.size * cols.shape[1]  # the same for both GEMMs
-        for kind, t_kernel, t_gemm in (("forward", t[0], t[1]), ("weight gradient", t[2], t[3])):
+        for i, kind in enumerate(("forward", "weight gradient")):
+            t_kernel, t_gemm = t[2 * i : 2 * i + 2]
+            one = ["-", "-"] if t1 is None else [f"{flops / t1[2 * i + 1] / 1e9:.1f}", f"{t1[2 * i + 1] / t1[2 * i]:.2f}"]  # fmt: skip
             rows.append([f"{name} {kind}", f"{t_kernel * 1e3:.3f} ms", f"{flops / t_kernel / 1e9:.1f}",
-                         f"{flops / t_gemm / 1e9:.1f}", f"{t_gemm / t_kernel:.2f}"])  # fmt: skip
+                         f"{flops / t_gemm / 1e9:.1f}", f"{t_gemm / t_kernel:.2f}", *one])  # fmt: skip
     return rows
+
+
+CONV_COLUMNS = ("time", "GFLOP/s", "im2col sgemm GFLOP/s", "of sgemm", "1-thread sgemm GFLOP/s", "of 1-thread")  # fmt: skip
+
+
+def _one_blas_thread(timed: Callable[[], list[float]]) -> list[float] | None:
+    """``timed()`` with OpenBLAS on one thread, or None without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    with threadpool_limits(limits=1, user_api="blas"):
+        return timed()
 
 
 COLD = """
