@@ -139,6 +139,32 @@ def test_reductions_over_inner_axes_after_a_kept_one():
     assert np.isnan(fn(x, y)[2][2]) and not np.isnan(fn(x, y)[2][[0, 1, 3, 4]]).any()
 
 
+def test_nchw_elementwise_kernels_run_over_merged_dimensions():
+    """A conv-style bias + relu over (N, C, H, W) loops over (N, C, H*W); SGD updates of a
+    4-D weight, a non-contiguous 3-D weight and a bias merge to one dimension and share one
+    kernel; a 2-D update and a reduction keep their dimensions. Results match NumPy's backend."""
+
+    def step(x, b, w, w3, v, m):
+        act = np.maximum(x + b.reshape(1, -1, 1, 1), 0.0)
+        return act, w - 0.1 * w, w3 - 0.1 * w3, v - 0.1 * v, m - 0.1 * m, np.sum(x * x, axis=(0, 2, 3))
+
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((2, 3, 4, 5)), rng.standard_normal(3), rng.standard_normal((3, 2, 3, 3)),
+            rng.standard_normal((4, 6, 5)).transpose(2, 0, 1), rng.standard_normal(7), rng.standard_normal((4, 5)))  # fmt: skip
+    args = tuple(a.astype(np.float32) for a in args)
+    f = bpir.compile(step, backend="numba", example_args=args)
+    src = f.source
+    relu = src[src.index("x0 + x1") - 400 : src.index("x0 + x1")]
+    assert "for i2 in range(n2):" in relu and "i3" not in relu and "in1[0, i1, 0]" in relu
+    assert ".reshape((2, 3, 20))" in src and ".reshape((1, 3, 1))" in src
+    updates = [line.split("(")[0].split(".")[1] for line in src.splitlines() if "kernels." in line]
+    assert updates.count(updates[1]) == 3  # the 4-D, 3-D and 1-D updates: one kernel
+    assert len(set(updates)) == 4  # relu, the shared update, the 2-D update, the reduction
+    want = bpir.compile(step, backend="numpy", example_args=args)(*args)
+    for got, expected in zip(f(*args), want):
+        assert_close(got, expected, "float32")
+
+
 F32_RANGE = np.concatenate([
     np.linspace(-120, 100, 400_001, dtype=np.float32),
     np.geomspace(1e-30, 1, 20_001, dtype=np.float32),

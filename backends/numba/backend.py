@@ -42,7 +42,7 @@ from ..result_pool import PerThread, ResultPool
 from . import compile_pool, fastmath, kernel_cache, library_kernels
 from . import random as numba_random
 from . import windows as numba_windows
-from .loops import Remap, accumulators, kernel_source, loopable
+from .loops import Coalesced, Remap, accumulators, coalesce, kernel_source, loopable
 
 SUPPORTED = npb.SUPPORTED | {"fused"}
 # threefry bits as njit loops (backends.numba.random), named rk in the driver
@@ -110,7 +110,8 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
 
     def fused(node: Node, args: list[str]) -> None:
         reads = remaps[node]
-        body = kernel_source(_ANY_NAME, node, reads)
+        merged = None if reads else coalesce(node)
+        body = kernel_source(_ANY_NAME, merged.node if merged else node, reads)
         name = by_body.get(body)
         if name is None:
             name = by_body[body] = f"fused_{len(kernels) + 1}"
@@ -119,7 +120,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             em.name(producer[v].inputs[0]) if i in reads else a
             for i, (v, a) in enumerate(zip(node.inputs, args))
         ]
-        _call_kernel(em, ws, node, name, args, at[node], reads)
+        _call_kernel(em, ws, node, name, args, at[node], reads, merged)
 
     def matmul(node: Node, args: list[str]) -> str:
         a, b = matmul_operands(node, args)
@@ -185,17 +186,20 @@ def _read_through(graph: Graph, remaps: dict[Node, dict[int, Remap]]) -> set[Nod
             if node.op in ("slice", "pad") and node.out not in outputs and all(readers.get(node.out, [False]))}  # fmt: skip
 
 
-def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int, remaps) -> None:
+def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int, remaps,
+                 merged: Coalesced | None = None) -> None:  # fmt: skip
     a = node.attrs
     shape, rank = a["shape"], len(a["shape"])
     call_args = []
     for i, (v, arg) in enumerate(zip(node.inputs, args)):
+        padded = (1,) * (rank - len(v.shape)) + v.shape
+        view = merged.in_shapes[i] if merged else padded  # the shape the kernel reads it in
         if i in remaps:
             call_args.append(arg)
         elif v.shape == ():
             call_args.append(f"{dtype_of(v.dtype)}({arg})")
-        elif len(v.shape) < rank:
-            call_args.append(f"{arg}.reshape({literal((1,) * (rank - len(v.shape)) + v.shape)})")
+        elif view != v.shape:
+            call_args.append(f"{arg}.reshape({literal(view)})")
         else:
             call_args.append(arg)
     kept = a["unreduced"] if a["reduce"] else len(node.outputs)
@@ -208,7 +212,8 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
     lines = [f"{t} = {b}" for t, b in zip(targets, buffers)]
     em.line("; ".join(lines), node)
     scratch = [f"np.full({literal(s)}, {start}, {dtype})" for s, start, dtype in accumulators(node)]
-    em.line(f"kernels.{name}({', '.join(call_args + targets + scratch)})")
+    views = [f"{t}.reshape({literal(merged.node.attrs['shape'])})" for t in targets] if merged else targets
+    em.line(f"kernels.{name}({', '.join(call_args + views + scratch)})")
     for t, v in zip(targets[kept:], node.outputs[kept:]):
         if v.shape != full:
             em.line(f"{t} = {t}.reshape({literal(v.shape)})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bpir.ir import Node, Value
-from bpir.types import is_float
+from bpir.types import TensorType, is_float
 
 from ..array_api import dtype_of, literal, scalar_ops
 from .fastmath import POLYNOMIAL
@@ -121,6 +121,49 @@ def kernel_source(name: str, node: Node, remaps: dict[int, Remap] | None = None)
         f"def {name}({', '.join(k.ins + k.outs + k.scratch)}):",
     ]
     return "\n".join(lines + body) + "\n"
+
+
+COALESCE_MIN_RANK = 3  # NCHW maps: inner loops 7-28 long; below, reshaping costs more than it gains
+
+
+@dataclass(frozen=True)
+class Coalesced:
+    """A fused elementwise node seen over fewer dimensions: ``node`` (a stand-in, for the kernel
+    source only) iterates ``node.attrs["shape"]``, its inputs of ``in_shapes`` (None: a scalar)."""
+
+    node: Node
+    in_shapes: list[tuple[int, ...] | None]
+
+
+def coalesce(node: Node) -> Coalesced | None:
+    """Merge adjacent dimensions that every input either spans or is broadcast along alike, so
+    the kernel runs longer inner loops and kernels differing only in rank share one body (the
+    SGD update of a conv weight and of a bias: one compile). None when nothing merges, the node
+    reduces, or its rank is under ``COALESCE_MIN_RANK``. The driver passes reshaped views."""
+    a = node.attrs
+    shape = a["shape"]
+    if a["reduce"] or len(shape) < COALESCE_MIN_RANK:
+        return None
+    rank = len(shape)
+    padded = [(1,) * (rank - len(v.shape)) + v.shape if v.shape else None for v in node.inputs]
+    groups: list[list[int]] = []
+    last = None  # which inputs are broadcast along the current group (None: no extent > 1 yet)
+    for d, n in enumerate(shape):
+        spans = None if n == 1 else tuple(p is not None and p[d] == 1 for p in padded)
+        if groups and (spans is None or last is None or spans == last):
+            groups[-1].append(d)
+            last = last if spans is None else spans
+        else:
+            groups.append([d])
+            last = spans
+    if len(groups) == rank:
+        return None
+    new_shape = tuple(math.prod(shape[d] for d in g) for g in groups)
+    in_shapes = [None if p is None else tuple(math.prod(p[d] for d in g) for g in groups) for p in padded]
+    inputs = [v if s is None else Value(TensorType(s, v.dtype)) for v, s in zip(node.inputs, in_shapes)]
+    outputs = [Value(TensorType(new_shape, v.dtype)) for v in node.outputs]
+    stand_in = Node(node.op, inputs, {**a, "shape": new_shape}, outputs, node.loc)
+    return Coalesced(stand_in, in_shapes)
 
 
 def _trailing(node: Node) -> bool:
