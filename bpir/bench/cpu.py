@@ -178,8 +178,8 @@ def main(argv=None) -> int:
         rows = [["workload", *cpu_nets.TIMING_COLUMNS]]
         print(table(rows + cpu_nets.timing_rows(check_agreement, rounds=6, per_round=5)))
         print(table([["convolution (numba kernels)", *cpu_nets.CONV_COLUMNS]] + cpu_nets.conv_rows()))
-        print("compile, fresh processes (imports excluded): new machine (empty bpir cache) / new model (library"
-              " kernels cached) / second process:")  # fmt: skip
+        print("compile, fresh processes (imports excluded, last row): new machine (empty bpir cache) / new model"
+              " (library kernels cached) / second process:")  # fmt: skip
         print(table([["model", *cpu_nets.PEERS]] + cpu_nets.compile_rows()))
     return 0
 

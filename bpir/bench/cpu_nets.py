@@ -6,6 +6,7 @@ bpir cache (cold) and in a second process sharing that cache (warm)."""
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,9 @@ t0 = time.perf_counter()
 import bpir
 from bpir.bench import cpu_nets
 from bpir.bench.timing import block
+if backend != "jax.jit":  # the backend's own imports (Numba's, JAX's), as jax.jit's are
+    import importlib
+    importlib.import_module(f"bpir.backends.{backend}.backend")
 example = cpu_nets._examples(model)
 step, jax_step = cpu_nets._steps(model)
 t1 = time.perf_counter()
@@ -140,12 +144,13 @@ print(t1 - t0, time.perf_counter() - t1)
 
 def compile_rows() -> list[list[str]]:
     """Seconds from traced function to first result (trace, optimize, codegen, compile, first
-    call; imports excluded) in three fresh processes sharing one bpir cache: a new machine (the
-    cache empty), a new model (the cache holding only the numba backend's library kernels, as
-    after any earlier conv net on this machine: XLA's own conv kernels come compiled in its
-    wheel), a second process (the cache full). jax.jit keeps no disk cache here: it compiles
-    every time."""
-    rows = []
+    call) in three fresh processes sharing one bpir cache: a new machine (the cache empty), a
+    new model (the cache holding only the numba backend's library kernels, as after any earlier
+    conv net on this machine: XLA's own conv kernels come compiled in its wheel), a second
+    process (the cache full). jax.jit keeps no disk cache here: it compiles every time. Imports
+    (Python's, NumPy's, JAX's, Numba's, bpir's with the backend module) are excluded alike for
+    every peer; the last row gives their median seconds per peer."""
+    rows, imports = [], {}
     for model in NAMES:
         row = [f"{model.upper()} step"]
         for backend in (*BACKENDS, "jax.jit"):
@@ -157,9 +162,12 @@ def compile_rows() -> list[list[str]]:
                         _keep_library_kernels(cache)
                     out = subprocess.run([sys.executable, "-c", COLD, model, backend], env=env, capture_output=True,
                                          text=True, check=True)  # fmt: skip
-                    times.append(float(out.stdout.split()[-1]))
+                    imported, seconds = map(float, out.stdout.split()[-2:])
+                    times.append(seconds)
+                    imports.setdefault(backend, []).append(imported)
             row.append(" / ".join(f"{t:.2f}" for t in times) + " s")
         rows.append(row)
+    rows.append(["imports", *(f"{statistics.median(imports[b]):.2f} s" for b in (*BACKENDS, "jax.jit"))])
     return rows
 
 
