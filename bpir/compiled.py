@@ -11,7 +11,7 @@ import numpy as np
 
 from .backend_registry import BACKENDS, CompilesAhead, backend_module
 from .ir import Graph
-from .pytree import TreeDef, describe, flatten, flatten_like, leaf_paths, unflattener
+from .pytree import TreeDef, collector, describe, flatten, leaf_paths, unflattener
 from .types import TensorType
 
 
@@ -30,6 +30,8 @@ class Executable:
 
     def __post_init__(self):
         self.np_dtypes = [t.np_dtype for t in self.in_types]
+        self.exact = [(t.shape, d) for t, d in zip(self.in_types, self.np_dtypes)]
+        self.collect = collector(self.in_tree)
         self.build_out = unflattener(self.out_tree)
         # a backend whose dispatch checks the argument pytree itself (jax) takes it unflattened
         tree_call = getattr(self.run, "tree_call", None)
@@ -58,10 +60,15 @@ class Executable:
 def check_args(ex: Executable, args: tuple) -> list:
     from bpir.frontends.trace import leaf_type
 
-    leaves = flatten_like(tuple(args), ex.in_tree)
+    leaves = ex.collect(tuple(args))
     if leaves is None:
         raise TypeError(f"{ex.graph.name} expects arguments structured as {describe(ex.in_tree)}, "
                         f"got {describe(flatten(tuple(args))[1])}")  # fmt: skip
+    if all(
+        type(x) is np.ndarray and x.shape == shape and x.dtype is dtype
+        for x, (shape, dtype) in zip(leaves, ex.exact)
+    ):
+        return leaves  # the common case: arrays of exactly the declared types
     for leaf, path, want, np_dtype in zip(leaves, ex.in_paths, ex.in_types, ex.np_dtypes):
         if getattr(leaf, "shape", None) == want.shape and getattr(leaf, "dtype", None) == np_dtype:
             continue  # the common case, checked without building types

@@ -58,6 +58,55 @@ def _collect_like(t: Any, d: TreeDef, leaves: list) -> bool:
             and all(_collect_like(x, c, leaves) for x, c in zip(t, d[1])))  # fmt: skip
 
 
+def collector(treedef: TreeDef) -> Callable[[Any], list | None]:
+    """``flatten_like`` specialised to one tree definition, for a compiled function's arguments
+    on every call: the tree definition is walked once here, not per call (the GRU step's 27
+    parameter and optimizer-state leaves: 34 -> a few us)."""
+    collect = _collector(treedef)
+
+    def leaves_of(tree: Any) -> list | None:
+        leaves: list = []
+        return leaves if collect(tree, leaves) else None
+
+    return leaves_of
+
+
+def _is_leaf(t: Any) -> bool:
+    return t is not None and not isinstance(t, (tuple, list, dict))
+
+
+def _collector(d: TreeDef) -> Callable[[Any, list], bool]:
+    if d == "*":
+        return lambda t, leaves: _is_leaf(t) and (leaves.append(t) or True)
+    if d is None:
+        return lambda t, leaves: t is None
+    children = [_collector(c) for c in d[-1]]
+    flat = all(c == "*" for c in d[-1])
+    if d[0] == "dict":
+        keys = tuple(d[1])
+        names = frozenset(keys)
+
+        def collect_dict(t: Any, leaves: list) -> bool:
+            if not isinstance(t, dict) or t.keys() != names:
+                return False
+            if flat:
+                values = [t[k] for k in keys]
+                return all(map(_is_leaf, values)) and (leaves.extend(values) or True)
+            return all(c(t[k], leaves) for k, c in zip(keys, children))
+
+        return collect_dict
+    want, n = (tuple if d[0] == "tuple" else list), len(children)
+
+    def collect_sequence(t: Any, leaves: list) -> bool:
+        if not isinstance(t, want) or hasattr(t, "_fields") or len(t) != n:
+            return False
+        if flat:
+            return all(map(_is_leaf, t)) and (leaves.extend(t) or True)
+        return all(c(x, leaves) for x, c in zip(t, children))
+
+    return collect_sequence
+
+
 def unflatten(treedef: TreeDef, leaves: list) -> Any:
     return _build(treedef, iter(leaves))
 

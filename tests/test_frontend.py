@@ -118,6 +118,30 @@ def test_pytree_arguments_and_results_keep_their_structure():
     assert got["n"] == 6 and got["n"].dtype == np.int64
 
 
+def test_the_per_signature_argument_collector_agrees_with_flatten_like():
+    """``collector`` (built once per compiled signature) takes exactly the trees ``flatten_like``
+    takes, in the same leaf order, and refuses the same mismatches."""
+    from collections import namedtuple
+
+    from bpir.pytree import collector, flatten, flatten_like
+
+    a, b = np.ones(2), np.zeros(3)
+    tree = ({"W": a, "b": b, "n": {"m": [a, b], "t": 1.0}}, [a, None], a)
+    _, treedef = flatten(tree)
+    pair = namedtuple("pair", "x y")
+    variants = [tree, ({"b": b, "W": a, "n": {"t": 2.0, "m": [b, a]}}, [b, None], a),  # keys in any order
+                ({"W": a, "b": b}, [a, None], a), ({"W": a, "b": b, "n": {"m": (a, b), "t": 1.0}}, [a, None], a),
+                ({"W": [a], "b": b, "n": {"m": [a, b], "t": 1.0}}, [a, None], a),
+                ({"W": a, "b": b, "n": {"m": [a, b], "t": None}}, [a, None], a),
+                ({"W": a, "b": b, "n": {"m": [a, b], "t": 1.0}}, [a, a], a), ({"W": a, "b": b, "n": {"m": [a, b]}}, [a], a),
+                ({"W": a, "b": b, "n": {"m": pair(a, b), "t": 1.0}}, [a, None], a), [tree[0], tree[1], a], a]  # fmt: skip
+    collect = collector(treedef)
+    for v in variants:
+        want, got = flatten_like(v, treedef), collect(v)
+        assert (want is None) == (got is None) and (want is None or all(x is y for x, y in zip(want, got)))
+    assert collect(variants[1]) is not None and collect(variants[2]) is None
+
+
 def test_integer_labels_are_valid_inputs_and_gather():
     def pick(z, labels):
         return z[np.arange(z.shape[0]), labels], np.take_along_axis(z, labels[:, None], axis=1)

@@ -83,6 +83,10 @@ class Workspace:
             return f"results.get({self.results - 1}, {literal(shape)}, {dtype_of(v.dtype)})"
         return f"ws[{self.slots.take((shape, v.dtype), at, self.end.get(v, at))}]"
 
+    def scratch(self, shape: tuple, dtype: str, at: int) -> str:
+        """Source of a buffer node ``at`` alone uses while it runs (a reduction's accumulators)."""
+        return f"ws[{self.slots.take((shape, dtype), at, at)}]"
+
     def allocate(self) -> list[np.ndarray]:
         return [np.empty(s, to_numpy_dtype(d)) for s, d in self.slots.keys]
 
@@ -211,7 +215,7 @@ def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[s
         targets.append(em.bind(v))
     lines = [f"{t} = {b}" for t, b in zip(targets, buffers)]
     em.line("; ".join(lines), node)
-    scratch = [f"np.full({literal(s)}, {start}, {dtype})" for s, start, dtype in accumulators(node)]
+    scratch = [ws.scratch(s, dtype, at) for s, dtype in accumulators(node)]
     views = [f"{t}.reshape({literal(merged.node.attrs['shape'])})" for t in targets] if merged else targets
     em.line(f"kernels.{name}({', '.join(call_args + views + scratch)})")
     for t, v in zip(targets[kept:], node.outputs[kept:]):

@@ -95,7 +95,7 @@ def kernel_source(name: str, node: Node, remaps: dict[int, Remap] | None = None)
     """The ``@njit`` function for a fused node: parameters are the node's inputs (already
     reshaped to the iteration rank; rank-0 inputs as scalars; ``remaps``' inputs as the
     arrays they were sliced or padded from), its output buffers, then the accumulator arrays
-    ``accumulators(node)`` describes, filled with their start values by the driver.
+    ``accumulators(node)`` describes (scratch, filled with their start values here).
 
     Loops run in memory order. Reductions over trailing axes keep scalar accumulators per
     output position (parallel over positions); reductions over leading axes (e.g. a bias
@@ -172,16 +172,17 @@ def _trailing(node: Node) -> bool:
     return max(axes) - min(axes) + 1 == len(axes) and max(axes) == rank - 1
 
 
-def accumulators(node: Node) -> list[tuple[tuple[int, ...], str, str]]:
-    """(shape, start value source, dtype source) of each accumulator array a fused reduction
-    over leading axes takes as an argument. The driver allocates them: ``np.full`` inside a
-    kernel is one more Numba compile per process and array rank (0.2-0.3 s here)."""
+def accumulators(node: Node) -> list[tuple[tuple[int, ...], str]]:
+    """(shape, dtype) of each accumulator array a fused reduction over leading axes takes as an
+    argument: the driver passes workspace scratch (``np.full`` inside a kernel is one more Numba
+    compile per process and array rank, 0.2-0.3 s here; in the driver, 3-4 us a call), which
+    the kernel fills with the start value."""
     a = node.attrs
     if not a["reduce"] or _trailing(node):
         return []
     k = _Kernel(node, {})
     shape = tuple(1 if d in k.axes else n for d, n in enumerate(a["shape"]))
-    return [(shape, k.start(v), dtype_of(k.acc_dtype(v))) for v in k.reduced]
+    return [(shape, k.acc_dtype(v)) for v in k.reduced]
 
 
 def _offset(index: str, start: int, step: int) -> str:
@@ -355,6 +356,10 @@ class _Kernel:
         conv bias gradient's H and W) go to a scalar first and then once into the array: a
         register chain, not a store and reload per element."""
         rank, accs, lines = len(self.shape), self.scratch, []
+        for j, (acc, v) in enumerate(zip(accs, self.reduced)):
+            lines += [f"{IDENT}fill{j} = {acc}.reshape(-1)",
+                      f"{IDENT}for p in range(fill{j}.shape[0]):",
+                      f"{IDENT * 2}fill{j}[p] = {self.start(v)}"]  # fmt: skip
         at = ", ".join("0" if d in self.axes else self.idx[d] for d in range(rank))
         split = 1 + max(d for d in range(rank) if d not in self.axes)  # loops over kept axes
         lines += self.loops(range(split), parallel and 0 not in self.axes, 1)
