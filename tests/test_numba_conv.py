@@ -63,6 +63,38 @@ def test_strided_and_over_padded_convolutions_take_the_general_path():
     assert_close(got, npk.conv2d_input_grad(dy, w, input_hw=(5, 5), **attrs), "float64")
 
 
+@pytest.mark.parametrize("case", CONVS, ids=_ids)
+def test_a_conv_read_only_by_kernels_stays_wide_and_matches_numpy(case):
+    """A convolution whose readers are all loop kernels comes back as wide as its padded input
+    (``conv2d_wide``): the bias + relu kernel reads its valid region, and no crop is made. A
+    convolution also returned to the caller, or read by another op, is made cropped."""
+    xs, ws, padding, dilation, groups = case
+    rng = np.random.default_rng(5)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    attrs = dict(stride=(1, 1), padding=padding, dilation=dilation, groups=groups)
+    y = nw.conv2d_wide(x, w, **attrs)
+    valid = npk.conv2d(x, w, **attrs)
+    assert y.shape[3] == xs[3] + 2 * padding[1] and y.shape[:3] == valid.shape[:3]
+    assert_close(y[..., : valid.shape[3]], valid, "float64")
+
+    def layer(x, w, b):
+        return np.maximum(bnp.conv2d(x, w, b, padding=padding, dilation=dilation, groups=groups), 0)
+
+    def layer_and_conv(x, w, b):
+        z = bnp.conv2d(x, w, padding=padding, dilation=dilation, groups=groups)
+        return np.maximum(z + b.reshape(1, -1, 1, 1), 0), z, np.sum(z, axis=1)
+
+    for fn, wide in ((layer, True), (layer_and_conv, False)):
+        f = bpir.compile(fn, backend="numba", example_args=(x, w, b))
+        assert ("nw.conv2d_wide(" in f.source) is wide and ("nw.conv2d(" in f.source) is not wide
+        want = bpir.compile(fn, backend="numpy", example_args=(x, w, b))(x, w, b)
+        got = f(x, w, b)
+        for g, r in zip(
+            got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want]
+        ):
+            assert_close(g, r, "float64")
+
+
 def test_cnn_gradients_on_numba_match_finite_differences():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 2, 6, 6))

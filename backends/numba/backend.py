@@ -99,7 +99,8 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
     graph = lower(graph)
     producer = {v: node for node in graph.nodes for v in node.outputs}
     remaps = {node: _remaps(node, producer) for node in graph.nodes if node.op == "fused"}
-    read_through = _read_through(graph, remaps)
+    read_through = _only_remapped(graph, remaps, ("slice", "pad"))
+    wide = _only_remapped(graph, remaps, ("conv2d",))
     ws = Workspace(graph, read_through)
     em = Emitter(
         graph,
@@ -121,7 +122,7 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             name = by_body[body] = f"fused_{len(kernels) + 1}"
             kernels.append("\n\n" + body.replace(_ANY_NAME, name))
         args = [
-            em.name(producer[v].inputs[0]) if i in reads else a
+            em.name(producer[v].inputs[0]) if i in reads and producer[v].op != "conv2d" else a
             for i, (v, a) in enumerate(zip(node.inputs, args))
         ]
         _call_kernel(em, ws, node, name, args, at[node], reads, merged)
@@ -138,13 +139,17 @@ def generate(graph: Graph) -> tuple[str, str, dict, Workspace]:
             return None
         return base[node.op](node, args)
 
+    def conv2d(node: Node, args: list[str]) -> str:
+        # every reader a kernel indexing the valid region: the result may stay wide (no crop)
+        return (numba_windows.wide_expression if node in wide else numba_windows.expression)(node, args)
+
     # the NumPy backend's calls (no in-place plan: buffers come from the workspace), windowed ops
     # and random bits from this backend's njit kernels, matmul into the workspace, fused groups
     em.emit_nodes(
         base
         | WINDOWS
         | RANDOM
-        | {"matmul": matmul, "fused": fused}
+        | {"matmul": matmul, "fused": fused, "conv2d": conv2d}
         | dict.fromkeys(("slice", "pad"), read_through_by_kernels)
     )
     return _kernel_module_source(kernels), em.finish(), em.globals, ws
@@ -174,12 +179,15 @@ def _remaps(node: Node, producer: dict) -> dict[int, Remap]:
         elif p.op == "pad" and not any(p.attrs["interior"]) and all(p.inputs[0].shape):
             lo, source = p.attrs["lo"], p.inputs[0].shape
             remaps[i] = Remap(tuple(-n for n in lo), (1,) * len(lo), source, p.attrs["value"])
+        elif p.op == "conv2d" and v.shape == node.attrs["shape"]:
+            remaps[i] = Remap((0,) * len(v.shape), (1,) * len(v.shape))  # maybe computed wide
     return remaps
 
 
-def _read_through(graph: Graph, remaps: dict[Node, dict[int, Remap]]) -> set[Node]:
-    """Slice nodes no one needs as arrays: not results, and every reader a kernel that reads
-    the sliced array through a window."""
+def _only_remapped(graph: Graph, remaps: dict[Node, dict[int, Remap]], ops: tuple[str, ...]) -> set[Node]:
+    """Nodes of ``ops`` whose result no one needs as such an array: not a result, and every
+    reader a kernel that reads it through a remap (a slice or pad: the array it was taken
+    of; a convolution: its valid region, the array possibly wider)."""
     readers: dict[Value, list[bool]] = {}
     for node in graph.nodes:
         reads = remaps.get(node, {})
@@ -187,7 +195,7 @@ def _read_through(graph: Graph, remaps: dict[Node, dict[int, Remap]]) -> set[Nod
             readers.setdefault(v, []).append(i in reads)
     outputs = set(graph.outputs)
     return {node for node in graph.nodes
-            if node.op in ("slice", "pad") and node.out not in outputs and all(readers.get(node.out, [False]))}  # fmt: skip
+            if node.op in ops and node.out not in outputs and all(readers.get(node.out, [False]))}  # fmt: skip
 
 
 def _call_kernel(em: Emitter, ws: Workspace, node: Node, name: str, args: list[str], at: int, remaps,

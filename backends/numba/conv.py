@@ -112,7 +112,9 @@ def _gemm_rows(a, planes, offs, r0, wide, o0, n_out, run):  # pragma: no cover -
 
 @njit(fastmath=_CONTRACT)
 def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - compiled
-    """out = conv(x, w) at stride 1, wg being w as (groups, O/groups, Cg*KH*KW)."""
+    """out = conv(x, w) at stride 1, wg being w as (groups, O/groups, Cg*KH*KW). An ``out``
+    as wide as the padded input (``conv2d_wide``) takes the GEMM's rows as they are, extra
+    columns included; otherwise the valid columns are cropped into it."""
     nb, nc, h, w = x.shape
     groups, og, rows = wg.shape
     oh, ow = out.shape[2:]
@@ -121,15 +123,18 @@ def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - com
     run = oh * wp
     planes = np.zeros(nc * plane, x.dtype)
     offs = _offsets(nc, kh, kw, dh, dw, wp, plane)
-    wide = np.empty((og * groups, run), x.dtype)
-    xf, wf, of = x.reshape(-1), wide.reshape(-1), out.reshape(-1)
+    keep_wide = ow == wp
+    scratch = np.empty((0 if keep_wide else og * groups, run), x.dtype)
+    sf, of = scratch.reshape(-1), out.reshape(-1)
     for n in range(nb):
-        _pad_sample(xf, n, planes, nc, h, w, ph, pw, wp, plane)
+        _pad_sample(x.reshape(-1), n, planes, nc, h, w, ph, pw, wp, plane)
+        wide = out[n].reshape(og * groups, run) if keep_wide else scratch
         wide[:] = 0
         for g in range(groups):
             _gemm_rows(wg[g], planes, offs, g * rows, wide, g * og, og, run)
-        for o in range(og * groups):  # crop the valid columns into out[n, o]
-            _copy_rows(wf, o * run, wp, of, (n * og * groups + o) * oh * ow, ow, oh, ow)
+        if not keep_wide:
+            for o in range(og * groups):  # crop the valid columns into out[n, o]
+                _copy_rows(sf, o * run, wp, of, (n * og * groups + o) * oh * ow, ow, oh, ow)
 
 
 @njit(inline="always", fastmath=_REASSOC)
@@ -205,10 +210,13 @@ def _out_hw(hw, khw, padding, dilation) -> tuple[int, int]:
     return tuple(d + 2 * p - dl * (k - 1) for d, k, p, dl in zip(hw, khw, padding, dilation))
 
 
-def conv2d(x, w, padding, dilation, groups) -> np.ndarray:
-    """Stride-1 NCHW x OIHW -> NCHW."""
+def conv2d(x, w, padding, dilation, groups, wide: bool = False) -> np.ndarray:
+    """Stride-1 NCHW x OIHW -> NCHW. ``wide``: the result as (N, O, OH, W + 2*pw), whose first
+    OW columns are the convolution and the rest are left over from the GEMM's runs (for a
+    reader that indexes only the valid region: the crop is then its pass, not a copy here)."""
     o, cg, kh, kw = w.shape
-    out = np.empty((x.shape[0], o, *_out_hw(x.shape[2:], (kh, kw), padding, dilation)), x.dtype)
+    oh, ow = _out_hw(x.shape[2:], (kh, kw), padding, dilation)
+    out = np.empty((x.shape[0], o, oh, x.shape[3] + 2 * padding[1] if wide else ow), x.dtype)
     wg = np.ascontiguousarray(w).reshape(groups, o // groups, cg * kh * kw)
     library_kernels.call(_conv_forward, np.ascontiguousarray(x), wg, out, kh, kw, *padding, *dilation)
     return out

@@ -130,6 +130,19 @@ def conv2d(x, w, stride, padding, dilation, groups):
     return out
 
 
+def conv2d_wide(x, w, stride, padding, dilation, groups):
+    """``conv2d`` for a reader that indexes only its (N, O, OH, OW) region: a stride-1 result
+    may come back wider (``conv.conv2d``'s ``wide``), sparing the crop."""
+    if _native(x, w) and shifted.applies(stride, padding, dilation, w.shape[2:]):
+        return shifted.conv2d(x, w, padding, dilation, groups, wide=True)
+    return conv2d(x, w, stride, padding, dilation, groups)
+
+
+def wide_expression(node, args: list[str]) -> str:
+    """The driver's call of ``conv2d_wide`` for a conv2d node."""
+    return "nw.conv2d_wide" + expression(node, args).removeprefix("nw.conv2d")
+
+
 def conv2d_weight_grad(x, dy, stride, padding, dilation, groups, kernel_hw):
     """dW[g] = sum over samples of dy[n, g] (Og, P) @ cols[n, g]^T (P, Cg*K): batched small GEMMs.
 
