@@ -42,12 +42,13 @@ def compile(fn, backend: str = "numpy", example_args=None, **options):  # noqa: 
     """Compile ``fn`` for ``backend``; with ``example_args`` it is traced and built now (AOT)."""
     from .backend_registry import compiles_on_first_call
     from .compiled import Compiled
+    from .gc_pause import full_collections_paused
     from .progress import slow_notice
 
     f = Compiled(fn, backend, options)
     if example_args is not None:
         name = getattr(fn, "__name__", "function")
-        with slow_notice(f"compiling {name} for the {backend} backend"):
+        with slow_notice(f"compiling {name} for the {backend} backend"), full_collections_paused():
             ex = f.specialize(tuple(example_args))
             f.aot = True
             if compiles_on_first_call(backend):
@@ -61,8 +62,10 @@ def load(path: str, machine_code: bool = False):
     artifacts you trust, since object code is code the file chose (its hashes catch damage, not
     forgery)."""
     from .artifact import load as _load
+    from .gc_pause import full_collections_paused
 
-    return _load(path, machine_code)
+    with full_collections_paused():
+        return _load(path, machine_code)
 
 
 def backends() -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .backend_registry import BACKENDS, CompilesAhead, backend_module
+from .gc_pause import full_collections_paused
 from .ir import Graph
 from .pytree import TreeDef, collector, describe, flatten, leaf_paths, unflattener
 from .types import TensorType
@@ -71,7 +72,7 @@ def check_args(ex: Executable, args: tuple) -> list:
         return leaves  # the common case: arrays of exactly the declared types
     for leaf, path, want, np_dtype in zip(leaves, ex.in_paths, ex.in_types, ex.np_dtypes):
         if getattr(leaf, "shape", None) == want.shape and getattr(leaf, "dtype", None) == np_dtype:
-            continue  # the common case, checked without building types
+            continue  # an array subclass, or an equal dtype object: still no types built
         got = leaf_type(leaf, path)
         if got.shape != want.shape:
             raise ValueError(f"{path}: expected shape {want.shape} ({want}), got {got.shape}")
@@ -162,9 +163,12 @@ class Compiled:
             if self.aot and self._cache:
                 # ahead-of-time: a signature the artifact was not built for is an error
                 return next(iter(self._cache.values()))
-            t = trace_function(self.fn, tuple(args))
-            weak = [is_weak(x) for x in flatten(tuple(args))[0]]  # in the graph's input order
-            ex = build(t.graph, self.backend, t.in_tree, t.out_tree, t.in_paths, weak=weak, **self.options)
+            with full_collections_paused():
+                t = trace_function(self.fn, tuple(args))
+                weak = [is_weak(x) for x in flatten(tuple(args))[0]]  # in the graph's input order
+                ex = build(
+                    t.graph, self.backend, t.in_tree, t.out_tree, t.in_paths, weak=weak, **self.options
+                )
             self._cache[key] = ex
         self._last = ex
         return ex

@@ -27,6 +27,7 @@ from functools import partial
 import numba
 import numpy as np
 
+from bpir.gc_pause import full_collections_paused
 from bpir.ir import Graph, Node, Value
 from bpir.lifetimes import Slots, lifetimes
 from bpir.ops.fused import decompose_fused
@@ -307,13 +308,17 @@ def _sealing_first_call(run, kernels: kernel_cache.Kernels | None, modules: list
     used: set = set()  # the library kernel overloads the first calls ran
 
     def call(*args):
+        if state["sealed"]:
+            return run(*args)
+        with full_collections_paused():
+            return first_calls(*args)
+
+    def first_calls(*args):
         if not state["ahead"]:
             with lock:
                 if not state["ahead"]:
                     compile_pool.compile_ahead(run_with, kernels, modules, args, libraries)
                     state["ahead"] = True
-        if state["sealed"]:
-            return run(*args)
         with library_kernels.recording() as ran:
             out = run(*args)
         with lock:

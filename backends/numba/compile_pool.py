@@ -218,4 +218,7 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    from bpir.gc_pause import full_collections_paused
+
+    with full_collections_paused():
+        _serve()
