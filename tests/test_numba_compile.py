@@ -6,6 +6,8 @@ before the first call, with a silent fallback when a worker fails."""
 from __future__ import annotations
 
 import os
+import sys
+import time
 import warnings
 
 import numpy as np
@@ -75,15 +77,32 @@ def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BPIR_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("BPIR_COMPILE_WORKERS", "1")
     monkeypatch.setattr(compile_pool, "MIN_PARALLEL_S", 0.0)  # workers even for four small kernels
+    helping = compile_pool.Worker.help_finish
+
+    def after_the_first_answer(worker):
+        # this process would otherwise compile all four small kernels before the worker's
+        # imports are done: wait for its first answer (or its end), so that its part is certain
+        while worker.proc is not None and not worker.answers and worker.reader.is_alive():
+            time.sleep(0.01)
+        helping(worker)
+
+    monkeypatch.setattr(compile_pool.Worker, "help_finish", after_the_first_answer)
     return tmp_path
 
 
-def _compile_chains(dtype):
+def other_chains(x, w):
+    """``chains`` with constants of its own: kernels no other test compiles."""
+    for scale in (1.0211, 1.0423, 1.0617, 1.0859):
+        x = np.tanh(x * scale + 0.25) @ w
+    return x
+
+
+def _compile_chains(dtype, fn=chains):
     x, w = np.linspace(-1, 1, 48).reshape(6, 8).astype(dtype), (np.eye(8) * 0.9).astype(dtype)
     before = dict(kernel_cache.STATS)
-    f = bpir.compile(chains, backend="numba", example_args=(x, w))
+    f = bpir.compile(fn, backend="numba", example_args=(x, w))
     added = {k: kernel_cache.STATS[k] - before.get(k, 0) for k in ("compiled", "by_workers", "loaded")}
-    want = chains(x.astype(np.float64), w.astype(np.float64))
+    want = fn(x.astype(np.float64), w.astype(np.float64))
     np.testing.assert_allclose(f(x, w), want, rtol=1e-5, atol=1e-5)
     return f, added
 
@@ -101,6 +120,23 @@ def test_a_failing_worker_only_means_compiling_here(fresh_cache, monkeypatch):
     monkeypatch.setattr(compile_pool.Worker, "command", ["false"])
     _, added = _compile_chains(np.float64)  # other kernels than the float32 test's
     assert added["compiled"] == 4 and added["by_workers"] == 0
+
+
+def test_this_process_compiles_what_a_silent_worker_has_not_answered(tmp_path, monkeypatch):
+    """A worker that never answers costs no waiting: this process compiles its share too, from
+    the end, and stops it once every kernel has machine code."""
+    monkeypatch.setenv("BPIR_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("BPIR_COMPILE_WORKERS", "1")
+    monkeypatch.setattr(compile_pool, "MIN_PARALLEL_S", 0.0)
+    monkeypatch.setattr(
+        compile_pool.Worker, "command", [sys.executable, "-c", "import time; time.sleep(120)"]
+    )
+    workers = []
+    monkeypatch.setattr(compile_pool.Worker, "kill", lambda w, kill=compile_pool.Worker.kill: (workers.append(w), kill(w)))  # fmt: skip
+    start = time.perf_counter()
+    _, added = _compile_chains(np.float32, other_chains)
+    assert added["compiled"] == 4 and added["by_workers"] == 0 and time.perf_counter() - start < 60
+    assert workers and all(w.proc.poll() is not None for w in workers)  # stopped, not left running
 
 
 def test_shares_start_with_the_workers_start_up_time():
