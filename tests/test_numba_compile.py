@@ -139,6 +139,25 @@ def test_this_process_compiles_what_a_silent_worker_has_not_answered(tmp_path, m
     assert workers and all(w.proc.poll() is not None for w in workers)  # stopped, not left running
 
 
+def test_this_process_steals_the_kernels_a_worker_reaches_last(monkeypatch):
+    """A worker compiles its generated kernels, then its library ones; ``help_finish`` takes
+    from the end of ``share``, so ``share`` must be in that order whatever order it came in."""
+    from bpir.backends.numba import pool_tiles
+
+    monkeypatch.setattr(compile_pool.Worker, "command", ["true"])
+    x, w = np.ones((2, 8)), np.eye(8)
+    generated = bpir.compile(chains, backend="numba", example_args=(x, w))._current().run.kernel_modules[0]
+    kernel = getattr(generated, kernel_cache.KERNEL)
+    library = pool_tiles.max_pool_grad_2x2
+    a = np.zeros((1, 1, 2, 2), np.int32)
+    library_sig = tuple(library.typeof_pyval(v) for v in (a, a[:, :, :1, :1], a))
+    worker = compile_pool.Worker(
+        [(library, library_sig, pool_tiles), (kernel, kernel.signatures[0], generated)]
+    )
+    assert [m for _, _, m in worker.share] == [generated, pool_tiles]
+    worker.kill()
+
+
 def test_shares_start_with_the_workers_start_up_time():
     shares = compile_pool._partition([3.0, 1.0, 1.0, 1.0, 0.5], workers=1)
     assert sorted(k for share in shares for k in share) == [0, 1, 2, 3, 4]

@@ -17,8 +17,9 @@ worker goes on from the start, loading the answers as they come, and stops the w
 every kernel has machine code (``Worker.help_finish``): no one idles on a share estimated too
 large. The parent loads that code through the same checked loader as cached and artifact
 kernels; any failure (a worker that crashes or never answers, a driver the stand-ins cannot
-run) only means the first call compiles the rest itself, as it would without workers. ``BPIR_COMPILE_WORKERS`` sets the number of workers (0: none); by default
-one per further CPU this process may run on, at most four."""
+run) only means the first call compiles the rest itself, as it would without workers.
+``BPIR_COMPILE_WORKERS`` sets the number of workers (0: none); by default one per further CPU
+this process may run on, at most four."""
 
 from __future__ import annotations
 
@@ -87,17 +88,15 @@ def compile_ahead(run_with, kernels: kernel_cache.Kernels | None, modules: list[
     if workers < 1 or sum(cost) < MIN_PARALLEL_S:
         return
     shares = _partition(cost, workers)
-    started = [
-        (Worker([todo[k] for k in share]), sum(cost[k] for k in share)) for share in shares[1:] if share
-    ]
+    started = [Worker([todo[k] for k in share]) for share in shares[1:] if share]
     try:
         for k in shares[0]:
             dispatcher, sig, _ = todo[k]
             dispatcher.compile(sig)
-        for worker, _ in started:
+        for worker in started:
             worker.help_finish()
     finally:
-        for worker, _ in started:
+        for worker in started:
             worker.kill()
 
 
@@ -139,16 +138,18 @@ class Worker:
     def __init__(self, share: list[tuple]):
         from .aot import _type_data
 
-        self.share = share
-        self.modules = list({m.__name__: m for _, _, m in share}.values())
+        # in the order the worker compiles them (generated kernels, then library ones), which
+        # ``help_finish`` takes from the other end
+        self.share = sorted(share, key=lambda item: library_kernels.is_library(item[2]))
+        self.modules = list({m.__name__: m for _, _, m in self.share}.values())
         self.answers: list[tuple[bytes, bytes]] = []  # (index, object files) per kernel, in order
         self.loaded = 0
         self.proc = None
         generated = [m for m in self.modules if not library_kernels.is_library(m)]
         kernels = [{"text": kernel_cache.source(m), "args": [_type_data(t) for t in sig]}
-                   for _, sig, m in share if not library_kernels.is_library(m)]  # fmt: skip
+                   for _, sig, m in self.share if not library_kernels.is_library(m)]  # fmt: skip
         library = [{"module": m.__name__, "function": d.py_func.__name__, "args": [_type_data(t) for t in sig]}
-                   for d, sig, m in share if library_kernels.is_library(m)]  # fmt: skip
+                   for d, sig, m in self.share if library_kernels.is_library(m)]  # fmt: skip
         if any(None in k["args"] for k in kernels + library):
             return
         header = kernel_cache.source(generated[0].helpers) if generated else None

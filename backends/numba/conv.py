@@ -5,8 +5,9 @@ With stride 1, the output computed over the padded width ``Wp`` (``OW`` valid co
 ``Wp - OW`` extra ones, cropped afterwards) reads, for kernel position (c, i, j), the
 contiguous run ``xpad[c].ravel()[i*dh*Wp + j*dw :][:OH*Wp]``. So the column matrix is never
 packed: the GEMM reads its rows straight from the sample's zero-padded planes (padding is
-the only copy, fused into the kernel), and the crop writes the result. The price is
-``Wp / OW`` more GEMM columns (16/14 for a 14-wide map padded by 1).
+the only copy, fused into the kernel), and the crop writes the result (for a reader that
+indexes only the valid region, the wide rows are the result: ``conv2d(..., wide=True)``). The
+price is ``Wp / OW`` more GEMM columns (16/14 for a 14-wide map padded by 1).
 
 BLAS is not used because OpenBLAS threads these per-sample GEMMs (16x72x224) on its own
 pool: on this shared 2-core machine that was 3-5x slower than one thread under load, and the
@@ -135,9 +136,9 @@ def _conv_forward(x, wg, out, kh, kw, ph, pw, dh, dw):  # pragma: no cover - com
     offs = _offsets(nc, kh, kw, dh, dw, wp, plane)
     keep_wide = ow == wp
     scratch = _aligned(0 if keep_wide else og * groups * run, x.dtype).reshape(-1, run)
-    sf, of = scratch.reshape(-1), out.reshape(-1)
+    xf, sf, of = x.reshape(-1), scratch.reshape(-1), out.reshape(-1)
     for n in range(nb):
-        _pad_sample(x.reshape(-1), n, planes, nc, h, w, ph, pw, wp, plane)
+        _pad_sample(xf, n, planes, nc, h, w, ph, pw, wp, plane)
         wide = out[n].reshape(og * groups, run) if keep_wide else scratch
         wide[:] = 0
         for g in range(groups):
